@@ -1,0 +1,5 @@
+/* main.c - wheelfarmd: arguments, configuration, run, exit code. (being written) */
+int main(void)
+{
+    return 0;
+}
