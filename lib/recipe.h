@@ -55,7 +55,7 @@ typedef struct wf_recipe {
     wf_env_var *environment; /* in file order */
     size_t n_environment;
     char *before_build; /* shell; "" when absent */
-    char *repair;       /* shell with {wheel} and {dest_dir}; default below */
+    char *repair;       /* shell with {wheel} and {dest_dir}; default below; "" = no repair */
     char *test_command; /* shell; "" when absent */
     unsigned timeout_s; /* hard timeout of one build; default 3600 */
 
@@ -102,8 +102,24 @@ void wf_recipe_list_free(wf_recipe_list *list);
 /* Finds a recipe by name, comparing PEP 503 normalized names. Borrowed pointer or NULL. */
 const wf_recipe *wf_recipe_list_find(const wf_recipe_list *list, const char *name);
 
+/* The platforms recipes and workers may name, for messages: "linux/amd64, linux/arm64". */
+#define WF_RECIPE_PLATFORM_LIST "linux/amd64, linux/arm64"
+
+/* What python tags may be, for messages. */
+#define WF_RECIPE_PYTHON_HINT "cp3X or pp3X tags such as cp311, cp312, pp310"
+
+/* 1 if `platform` is one of WF_RECIPE_PLATFORM_LIST; 0 otherwise. */
+int wf_recipe_platform_valid(const char *platform);
+/* 1 if `tag` is a CPython/PyPy 3 interpreter tag: ^(cp|pp)3[0-9]{1,2}$ (cp311, pp310). */
+int wf_recipe_python_valid(const char *tag);
+/* 1 if `hex` is exactly 64 lowercase hex characters. */
+int wf_recipe_sha256_valid(const char *hex);
+
 /* The recipe's canonical form: a compact JSON string with a fixed key order and no file/line
- * fields, used for build keys and change detection. Caller frees. */
+ * fields, used for build keys and change detection. Caller frees. Keys, in order: name (the
+ * normalized name), versions, source ({"sdist":"upstream"} | {"url","sha256"} | {"path"}), python,
+ * platforms, native ([{name,url,sha256,build}]), environment (object in file order),
+ * before_build, repair, test_command, timeout (number). */
 char *wf_recipe_canonical(const wf_recipe *r);
 
 #endif

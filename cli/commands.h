@@ -1,0 +1,25 @@
+/* commands.h - the wheelfarm commands. Each prints its output and its errors itself and
+ * returns the process exit code (a wf_cli_exit value).
+ */
+#ifndef WF_CLI_COMMANDS_H
+#define WF_CLI_COMMANDS_H
+
+#include "cli/args.h"
+#include "cli/client.h"
+
+/* build SPEC... [--platform P]... [--python TAG]... [--force] [--wait] [--follow] [--json] */
+int wf_cli_cmd_build(wf_cli_client *c, const wf_cli_args *a);
+
+/* jobs [--state S] [--json], show JOB [--json], logs JOB [-f], cancel JOB */
+int wf_cli_cmd_jobs(wf_cli_client *c, const wf_cli_args *a);
+int wf_cli_cmd_show(wf_cli_client *c, const wf_cli_args *a);
+int wf_cli_cmd_logs(wf_cli_client *c, const wf_cli_args *a);
+int wf_cli_cmd_cancel(wf_cli_client *c, const wf_cli_args *a);
+
+/* workers [--json], recipes [--json] */
+int wf_cli_cmd_workers(wf_cli_client *c, const wf_cli_args *a);
+int wf_cli_cmd_recipes(wf_cli_client *c, const wf_cli_args *a);
+/* check PATH...: offline, needs no daemon. */
+int wf_cli_cmd_check(const wf_cli_args *a);
+
+#endif

@@ -1,0 +1,203 @@
+/* planner.c - turns "build NAME[==VERSION]" into concrete jobs with their build keys. */
+#include "daemon/planner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/hash.h"
+#include "lib/pep440.h"
+
+void wf_plan_build_key(const wf_recipe *r, const char *version, const char *python,
+                       const char *platform, const char *image, char out[65])
+{
+    char *canon = wf_recipe_canonical(r);
+    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n", WF_BUILD_SCHEMA, canon,
+                             version, python, platform, image);
+    wf_sha256_hex(text, strlen(text), out);
+    free(text);
+    free(canon);
+}
+
+void wf_plan_release(wf_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->jobs[i].version);
+        free(p->jobs[i].python);
+        free(p->jobs[i].platform);
+        free(p->jobs[i].image);
+    }
+    free(p->jobs);
+    p->jobs = NULL;
+    p->n = 0;
+}
+
+static int list_has(char *const *list, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static char *join(char *const *list, size_t n)
+{
+    wf_buf b = WF_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            wf_buf_adds(&b, ", ");
+        wf_buf_adds(&b, list[i]);
+    }
+    return wf_buf_detach(&b);
+}
+
+/* Finds the recipe version equal to `want` under PEP 440 normalization. */
+static const char *match_version(const wf_recipe *r, const char *want)
+{
+    char *nwant = wf_pep440_normalize(want, strlen(want));
+    const char *found = NULL;
+    for (size_t i = 0; nwant != NULL && i < r->n_versions && found == NULL; i++) {
+        char *nv = wf_pep440_normalize(r->versions[i], strlen(r->versions[i]));
+        if (nv != NULL && strcmp(nv, nwant) == 0)
+            found = r->versions[i];
+        free(nv);
+    }
+    free(nwant);
+    return found;
+}
+
+static void plan_add(wf_plan *p, const wf_recipe *r, const char *version, const char *python,
+                     const char *platform, const char *image)
+{
+    p->jobs = wf_realloc(p->jobs, (p->n + 1) * sizeof(*p->jobs));
+    wf_plan_job *j = &p->jobs[p->n++];
+    j->recipe = r;
+    j->version = wf_strdup(version);
+    j->python = wf_strdup(python);
+    j->platform = wf_strdup(platform);
+    j->image = wf_strdup(image);
+    wf_plan_build_key(r, version, python, platform, image, j->build_key);
+}
+
+/* Checks the filters against what the recipe and the images offer. */
+static char *check_filters(const wf_recipe *r, const wf_config *cfg, const wf_plan_request *req)
+{
+    for (size_t i = 0; i < req->n_platforms; i++) {
+        if (!list_has(r->platforms, r->n_platforms, req->platforms[i])) {
+            char *have = join(r->platforms, r->n_platforms);
+            char *m = wf_asprintf("recipe '%s' does not build for platform '%s' (it lists: %s); "
+                                  "add it to the recipe's platforms or drop --platform",
+                                  r->name, req->platforms[i], have);
+            free(have);
+            return m;
+        }
+    }
+    for (size_t i = 0; i < req->n_python; i++) {
+        if (!list_has(r->python, r->n_python, req->python[i])) {
+            char *have = join(r->python, r->n_python);
+            char *m = wf_asprintf("recipe '%s' does not build for python '%s' (it lists: %s); "
+                                  "add it to the recipe's python list or drop --python",
+                                  r->name, req->python[i], have);
+            free(have);
+            return m;
+        }
+    }
+    (void)cfg;
+    return NULL;
+}
+
+static int selected(const char *const *filter, size_t n, const char *value)
+{
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(filter[i], value) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds the jobs of one recipe version; fails when an image lacks a platform or interpreter. */
+static char *plan_version(wf_plan *p, const wf_recipe *r, const char *version, const wf_config *cfg,
+                          const wf_plan_request *req)
+{
+    for (size_t pi = 0; pi < r->n_platforms; pi++) {
+        const char *platform = r->platforms[pi];
+        if (!selected(req->platforms, req->n_platforms, platform))
+            continue;
+        const wf_image_config *img = wf_config_image(cfg, platform);
+        if (img == NULL)
+            return wf_asprintf("no builder image is configured for %s (recipe '%s'); add it "
+                               "under 'images:' in %s",
+                               platform, r->name, cfg->file);
+        for (size_t yi = 0; yi < r->n_python; yi++) {
+            const char *py = r->python[yi];
+            if (!selected(req->python, req->n_python, py))
+                continue;
+            if (!list_has(img->python, img->n_python, py)) {
+                char *have = join(img->python, img->n_python);
+                char *m = wf_asprintf("builder image '%s' for %s has no %s interpreter (it has: "
+                                      "%s); list it under images.%s.python in %s or drop %s "
+                                      "from recipe '%s'",
+                                      img->image, platform, py, have, platform, cfg->file, py,
+                                      r->name);
+                free(have);
+                return m;
+            }
+            plan_add(p, r, version, py, platform, img->image);
+        }
+    }
+    return NULL;
+}
+
+static char *plan_spec(wf_plan *p, const wf_recipe_list *recipes, const wf_config *cfg,
+                       const wf_plan_request *req, const char *spec)
+{
+    const char *eq = strstr(spec, "==");
+    char *name = eq ? wf_strndup(spec, (size_t)(eq - spec)) : wf_strdup(spec);
+    const char *want = eq ? eq + 2 : NULL;
+    char *err = NULL;
+    const wf_recipe *r = wf_recipe_list_find(recipes, name);
+    if (r == NULL) {
+        err = wf_asprintf("no recipe named '%s'; 'wheelfarm recipes' lists the known ones", name);
+        goto done;
+    }
+    if ((err = check_filters(r, cfg, req)) != NULL)
+        goto done;
+    if (want != NULL) {
+        const char *v = match_version(r, want);
+        if (v == NULL) {
+            char *have = join(r->versions, r->n_versions);
+            err = wf_asprintf("recipe '%s' has no version '%s' (it lists: %s); add it to the "
+                              "recipe's versions",
+                              r->name, want, have);
+            free(have);
+            goto done;
+        }
+        err = plan_version(p, r, v, cfg, req);
+        goto done;
+    }
+    for (size_t i = 0; i < r->n_versions && err == NULL; i++)
+        err = plan_version(p, r, r->versions[i], cfg, req);
+done:
+    free(name);
+    return err;
+}
+
+int wf_plan_build(wf_plan *out, const wf_recipe_list *recipes, const wf_config *cfg,
+                  const wf_plan_request *req, char **errmsg)
+{
+    wf_plan p = {NULL, 0};
+    if (req->n_specs == 0) {
+        *errmsg = wf_strdup("nothing to build: name at least one recipe, as NAME or NAME==VERSION");
+        return WF_EINVAL;
+    }
+    for (size_t i = 0; i < req->n_specs; i++) {
+        char *err = plan_spec(&p, recipes, cfg, req, req->specs[i]);
+        if (err != NULL) {
+            wf_plan_release(&p);
+            *errmsg = err;
+            return WF_EINVAL;
+        }
+    }
+    *out = p;
+    return 0;
+}

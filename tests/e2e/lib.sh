@@ -1,0 +1,131 @@
+# lib.sh - helpers for the end-to-end scenarios (sourced). Each scenario runs the real binaries
+# in a temporary directory, with a real Docker engine, real pip and servers on loopback only.
+set -euo pipefail
+
+: "${WF_BUILD_DIR:?run through meson test (WF_BUILD_DIR unset)}"
+: "${WF_SOURCE_ROOT:?run through meson test (WF_SOURCE_ROOT unset)}"
+WFD=$WF_BUILD_DIR/daemon/wheelfarmd
+WF=$WF_BUILD_DIR/cli/wheelfarm
+# pip must see only our index: no machine-wide find-links or index settings leak in.
+unset PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+
+T=$(mktemp -d /tmp/wf-e2e.XXXXXX)
+pids=()
+cleanup() {
+    local rc=$?
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ $rc -ne 0 ] && [ -f "$T/wheelfarmd.log" ]; then
+        echo "--- wheelfarmd.log (last 60 lines)"; tail -n 60 "$T/wheelfarmd.log"
+    fi
+    rm -rf "$T"
+    exit $rc
+}
+trap cleanup EXIT
+
+say() { printf '# %s\n' "$*"; }
+ok() { printf 'ok - %s\n' "$*"; }
+fail() { printf 'not ok - %s\n' "$*"; exit 1; }
+skip() { printf '1..0 # SKIP %s\n' "$*"; exit 77; }
+
+require_docker() {
+    /usr/bin/docker info >/dev/null 2>&1 || skip "no Docker engine answers (scripts/test starts one)"
+}
+require_image() {
+    /usr/bin/docker image inspect "$1" >/dev/null 2>&1 ||
+        skip "builder image $1 is missing (scripts/bootstrap-images builds it)"
+}
+
+# serve_dir DIR: starts a static HTTP server on 127.0.0.1 with a kernel-chosen port; sets SERVE_URL.
+serve_dir() {
+    local log=$T/http-$RANDOM.log
+    python3 -u -m http.server --bind 127.0.0.1 --directory "$1" 0 >"$log" 2>&1 &
+    pids+=($!)
+    local port=""
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$log" | head -n1)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || fail "static server did not start: $(cat "$log")"
+    SERVE_URL=http://127.0.0.1:$port
+}
+
+# write_config FILE WORKERS_YAML: a config in $T with a kernel-chosen TCP port.
+write_config() {
+    cat >"$1" <<EOC
+state_dir: $T/var
+listen: {socket: $T/var/wf.sock, http: "127.0.0.1:0"}
+recipes: $T/recipes
+upstream_index: "${UPSTREAM:-}"
+shutdown_grace: 20
+images:
+  linux/amd64: {image: wheelfarm/builder:bookworm-amd64, python: [cp311]}
+  linux/arm64: {image: wheelfarm/builder:bookworm-arm64, python: [cp311]}
+workers:
+$2
+EOC
+}
+
+# start_daemon CONFIG: runs wheelfarmd in the background; sets WFD_PID, WF_PORT, WHEELFARM_SOCKET.
+start_daemon() {
+    "$WFD" --config "$1" >>"$T/wheelfarmd.log" 2>&1 &
+    WFD_PID=$!
+    pids+=($WFD_PID)
+    WF_PORT=""
+    for _ in $(seq 1 200); do
+        WF_PORT=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$T/wheelfarmd.log" | tail -n1)
+        [ -n "$WF_PORT" ] && break
+        kill -0 "$WFD_PID" 2>/dev/null || fail "wheelfarmd exited: $(tail -n 20 "$T/wheelfarmd.log")"
+        sleep 0.1
+    done
+    [ -n "$WF_PORT" ] || fail "wheelfarmd did not report its port"
+    export WHEELFARM_SOCKET=$T/var/wf.sock
+    INDEX=http://127.0.0.1:$WF_PORT/simple/
+}
+
+# stop_daemon: SIGTERM, then the daemon must exit 0 after closing its loop cleanly.
+stop_daemon() {
+    kill -TERM "$WFD_PID"
+    local rc=0
+    wait "$WFD_PID" || rc=$?
+    [ $rc -eq 0 ] || fail "wheelfarmd exited with $rc after SIGTERM"
+    grep -q 'stopped cleanly' "$T/wheelfarmd.log" || fail "wheelfarmd did not close its loop cleanly"
+}
+
+# fixture_sources: packs the fixture tarballs and serves them; sets FIX_URL.
+fixture_sources() {
+    mkdir -p "$T/dist"
+    "$WF_SOURCE_ROOT/scripts/make-fixtures" --check "$T/dist" >/dev/null
+    serve_dir "$T/dist"
+    FIX_URL=$SERVE_URL
+}
+
+# fixture_recipe PLATFORMS [SHA_OVERRIDE]: the fixture recipe, pointed at the loopback server.
+fixture_recipe() {
+    mkdir -p "$T/recipes"
+    sed -e "s#http://127.0.0.1:9#$FIX_URL#g" -e "s#platforms: .*#platforms: [$1]#" \
+        "$WF_SOURCE_ROOT/tests/fixtures/recipes/fixture-ext.yaml" >"$T/recipes/fixture-ext.yaml"
+}
+
+# job_field JOB FIELD: one field of `wheelfarm show --json`.
+job_field() {
+    "$WF" show "$1" --json | python3 -c "import json,sys; v=json.load(sys.stdin); print(v$2)"
+}
+
+# elf_machine WHEEL: the ELF machine of the extension module(s) in a wheel (x86_64, aarch64).
+elf_machine() {
+    python3 - "$1" <<'PY'
+import sys, zipfile, struct
+names = {62: "x86_64", 183: "aarch64"}
+z = zipfile.ZipFile(sys.argv[1])
+seen = set()
+for n in z.namelist():
+    if n.endswith(".so") or ".so." in n:
+        head = z.read(n)[:20]
+        if head[:4] == b"\x7fELF":
+            seen.add(names.get(struct.unpack("<H", head[18:20])[0], "other"))
+print(",".join(sorted(seen)))
+PY
+}
