@@ -330,8 +330,8 @@ static void api_jobs(wf_daemon *d, const wf_http_request *req, wf_http_response 
                     "use one of queued, running, succeeded, failed, cancelled");
         goto done;
     }
-    if (limit_s != NULL && (wf_parse_i64(limit_s, strlen(limit_s), &limit) != 0 || limit < 1 ||
-                            limit > 10000)) {
+    if (limit_s != NULL &&
+        (wf_parse_i64(limit_s, strlen(limit_s), &limit) != 0 || limit < 1 || limit > 10000)) {
         reply_error(res, 400, "limit must be a number from 1 to 10000", NULL);
         goto done;
     }

@@ -177,7 +177,8 @@ static void on_drain_deadline(uv_timer_t *t)
 {
     wf_daemon *d = t->data;
     wf_log_warn("daemon: %u build(s) still running at the shutdown deadline; cancelling and "
-                "requeueing them", d->n_runs);
+                "requeueing them",
+                d->n_runs);
     wf__run_cancel_all(d, 1);
 }
 

@@ -1,5 +1,4 @@
-/* fetch.c - libcurl multi_socket driven by libuv (after curl's docs/examples/multi-uv.c) and the
- * sha256-addressed source cache. */
+/* fetch.c - libcurl multi_socket on libuv (as curl's multi-uv.c) and the sha256 source cache. */
 #include "daemon/fetch.h"
 
 #include <assert.h>

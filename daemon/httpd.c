@@ -24,6 +24,7 @@
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_MAX_CONNECTIONS 256
 #define LISTEN_BACKLOG 128
+#define DRAIN_TIMEOUT_MS 5000
 
 typedef enum { HTTPD_RUNNING, HTTPD_CLOSING } httpd_state;
 
@@ -56,6 +57,8 @@ struct wf_httpd {
     int has_tcp;
     uv_pipe_t pipe;
     int has_pipe;
+    uv_timer_t drain_timer; /* bounds how long close waits for responses in flight */
+    int has_timer;
     int socket_bound; /* we created the socket file and remove it on close */
     char *socket_path;
     char *index_root;
@@ -686,6 +689,10 @@ int wf_httpd_start(wf_httpd **out, uv_loop_t *loop, const wf_httpd_options *o, w
     h->accept_tcp.hosts = h->hosts_tcp;
     h->accept_unix.ctx = &h->ctx;
     h->accept_unix.hosts = h->hosts_unix;
+    if ((rc = uv_timer_init(loop, &h->drain_timer)) != 0)
+        goto fail;
+    h->has_timer = 1;
+    h->drain_timer.data = h;
 
     if (o->tcp_addr != NULL && o->tcp_addr[0] != '\0' && (rc = listen_tcp(h, o->tcp_addr)) != 0)
         goto fail;
@@ -784,11 +791,19 @@ static void dispose_context(wf_httpd *h)
         h2o_mem_release_shared(ctx->_timestamp_cache.value);
 }
 
+static void on_listener_closed(uv_handle_t *handle);
+
 /* Runs after each close; the last one (listeners and connections all gone) disposes h2o. */
 static void maybe_dispose(wf_httpd *h)
 {
     if (h->state != HTTPD_CLOSING || h->disposed || h->closing_listeners > 0 || h->n_conns > 0)
         return;
+    if (h->has_timer) {
+        h->has_timer = 0;
+        h->closing_listeners++;
+        uv_close((uv_handle_t *)&h->drain_timer, on_listener_closed);
+        return;
+    }
     h->disposed = 1;
     if (!h->ctx_inited) {
         finish(h);
@@ -819,14 +834,25 @@ static void on_listener_closed(uv_handle_t *handle)
     maybe_dispose(h);
 }
 
-/* Shutting the socket down makes h2o see end-of-file (idle connection) or a write error
- * (busy one) and close the connection through its own code path; h2o 2.2 has no public call
- * that closes an HTTP/1 connection from outside. */
-static void shutdown_conn(conn *c)
+/* Shutting a socket down for reading makes h2o see end-of-file and close the connection
+ * through its own code path once the response in flight (if any) is written; h2o 2.2 has no
+ * public call that closes an HTTP/1 connection from outside. After DRAIN_TIMEOUT_MS the write
+ * side goes too, so a peer that does not read cannot hold the shutdown up. */
+static void shutdown_conns(wf_httpd *h, int how)
 {
-    uv_os_fd_t fd;
-    if (uv_fileno(&c->u.handle, &fd) == 0)
-        shutdown(fd, SHUT_RDWR);
+    for (conn *c = h->conns; c != NULL; c = c->next) {
+        uv_os_fd_t fd;
+        if (uv_fileno(&c->u.handle, &fd) == 0)
+            shutdown(fd, how);
+    }
+}
+
+static void on_drain_timeout(uv_timer_t *timer)
+{
+    wf_httpd *h = timer->data;
+    wf_log_warn("httpd: %u connection(s) still busy after %d ms, cutting them off", h->n_conns,
+                DRAIN_TIMEOUT_MS);
+    shutdown_conns(h, SHUT_RDWR);
 }
 
 void wf_httpd_close(wf_httpd *h, void (*on_closed)(void *ctx), void *ctx)
@@ -847,7 +873,8 @@ void wf_httpd_close(wf_httpd *h, void (*on_closed)(void *ctx), void *ctx)
         wf_log_warn("httpd: cannot remove socket '%s': %s", h->socket_path, strerror(errno));
     if (h->ctx_inited)
         h->ctx.shutdown_requested = 1;
-    for (conn *c = h->conns; c != NULL; c = c->next)
-        shutdown_conn(c);
+    shutdown_conns(h, SHUT_RD);
+    if (h->n_conns > 0 && h->has_timer)
+        uv_timer_start(&h->drain_timer, on_drain_timeout, DRAIN_TIMEOUT_MS, 0);
     maybe_dispose(h);
 }

@@ -81,17 +81,20 @@ typedef struct wf_httpd_options {
 /* Starts listening on the loop. At least one of socket_path and tcp_addr must be set. On
  * success *out is the server (free it with wf_httpd_close); the options are copied. Returns 0,
  * WF_EINVAL (bad options), WF_EEXIST (socket_path exists and is not a socket),
- * UV_EADDRINUSE (somebody listens on socket_path or the TCP address) or another UV_E* code. */
+ * UV_EADDRINUSE (somebody listens on socket_path or the TCP address) or another UV_E* code.
+ * On failure the handles already set up close asynchronously: run the loop before
+ * uv_loop_close(). */
 int wf_httpd_start(wf_httpd **out, uv_loop_t *loop, const wf_httpd_options *o, wf_http_api_cb cb,
                    void *ctx);
 
 /* The bound TCP port (useful with port 0), or 0 without a TCP listener. */
 int wf_httpd_tcp_port(const wf_httpd *h);
 
-/* Stops listening (removing the socket file), shuts down every open connection, disposes
- * h2o's context and closes all its handles. on_closed (may be NULL) fires once, on the loop,
- * after every handle is closed and the httpd is freed. Call once; h must not be used after.
- * May be called from inside the API callback. */
+/* Stops listening (removing the socket file), ends every open connection (idle ones at once,
+ * busy ones once their response is written, at most 5 s later), disposes h2o's context and
+ * closes all its handles. on_closed (may be NULL) fires once, on the loop, after every handle
+ * is closed and the httpd is freed. Call once; h must not be used after. May be called from
+ * inside the API callback: that request is still answered. */
 void wf_httpd_close(wf_httpd *h, void (*on_closed)(void *ctx), void *ctx);
 
 #endif

@@ -49,9 +49,9 @@ struct wf_daemon {
     unsigned n_runs;
 
     uv_signal_t sigterm, sigint;
-    uv_timer_t kick;   /* schedules soon, coalescing many wake-ups into one pass */
-    uv_timer_t drain;  /* shutdown deadline */
-    int open_handles;  /* closed in close_all; the daemon is done when this reaches 0 */
+    uv_timer_t kick;  /* schedules soon, coalescing many wake-ups into one pass */
+    uv_timer_t drain; /* shutdown deadline */
+    int open_handles; /* closed in close_all; the daemon is done when this reaches 0 */
     int fetcher_open, httpd_open;
 };
 

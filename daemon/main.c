@@ -12,12 +12,13 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: wheelfarmd [--config FILE] [--check-config] [--log-level LEVEL]\n"
-               "\n"
-               "  --config FILE     configuration (YAML); without it the embedded defaults are used\n"
-               "  --check-config    validate the configuration and the recipe list, then exit\n"
-               "  --log-level L     error, warn, info (default) or debug\n"
-               "  --version         print the version\n");
+    fprintf(f,
+            "usage: wheelfarmd [--config FILE] [--check-config] [--log-level LEVEL]\n"
+            "\n"
+            "  --config FILE     configuration (YAML); without it the embedded defaults are used\n"
+            "  --check-config    validate the configuration and the recipe list, then exit\n"
+            "  --log-level L     error, warn, info (default) or debug\n"
+            "  --version         print the version\n");
 }
 
 static void print_diags(const wf_diag_list *diags)

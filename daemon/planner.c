@@ -4,13 +4,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "lib/hash.h"
 #include "lib/pep440.h"
+
+/* The recipe's canonical form without its version list: adding a version to a recipe must not
+ * change the keys (and so force rebuilds) of the versions already built. */
+static char *canonical_for_key(const wf_recipe *r)
+{
+    char *canon = wf_recipe_canonical(r);
+    cJSON *o = cJSON_Parse(canon);
+    if (o == NULL)
+        return canon;
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "versions");
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (text == NULL)
+        return canon;
+    free(canon);
+    char *copy = wf_strdup(text);
+    cJSON_free(text);
+    return copy;
+}
 
 void wf_plan_build_key(const wf_recipe *r, const char *version, const char *python,
                        const char *platform, const char *image, char out[65])
 {
-    char *canon = wf_recipe_canonical(r);
+    char *canon = canonical_for_key(r);
     char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n", WF_BUILD_SCHEMA, canon,
                              version, python, platform, image);
     wf_sha256_hex(text, strlen(text), out);
@@ -134,11 +155,11 @@ static char *plan_version(wf_plan *p, const wf_recipe *r, const char *version, c
                 continue;
             if (!list_has(img->python, img->n_python, py)) {
                 char *have = join(img->python, img->n_python);
-                char *m = wf_asprintf("builder image '%s' for %s has no %s interpreter (it has: "
-                                      "%s); list it under images.%s.python in %s or drop %s "
-                                      "from recipe '%s'",
-                                      img->image, platform, py, have, platform, cfg->file, py,
-                                      r->name);
+                char *m =
+                    wf_asprintf("builder image '%s' for %s has no %s interpreter (it has: "
+                                "%s); list it under images.%s.python in %s or drop %s "
+                                "from recipe '%s'",
+                                img->image, platform, py, have, platform, cfg->file, py, r->name);
                 free(have);
                 return m;
             }

@@ -75,7 +75,8 @@ static void run_log(wf_run *r, const char *fmt, ...)
 }
 
 /* Records the first failure; later ones are consequences. */
-static void run_fail(wf_run *r, int infra, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void run_fail(wf_run *r, int infra, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void run_fail(wf_run *r, int infra, const char *fmt, ...)
 {
     if (r->error != NULL)
@@ -206,8 +207,7 @@ static void on_upstream_page(int err, long status, const char *content_type, con
             run_log(r, "upstream answered HTTP %ld", status);
     } else if (wf_upstream_find_sdist(fc->url, content_type, body, len, r->project, r->version,
                                       &url, &sha) != 0) {
-        run_fail(r, 0, "upstream index %s has no sdist of %s %s", fc->url, r->project,
-                 r->version);
+        run_fail(r, 0, "upstream index %s has no sdist of %s %s", fc->url, r->project, r->version);
     } else if (!r->cancelled && r->error == NULL) {
         fetch_one(r, url, sha, -1);
     }
@@ -235,8 +235,10 @@ static void fetch_sources(wf_run *r)
     }
     case WF_SOURCE_SDIST: {
         if (d->cfg->upstream_index[0] == '\0') {
-            run_fail(r, 0, "recipe '%s' takes its sdist from the upstream index, but none is "
-                           "configured; set upstream_index in %s", rc->name, d->cfg->file);
+            run_fail(r, 0,
+                     "recipe '%s' takes its sdist from the upstream index, but none is "
+                     "configured; set upstream_index in %s",
+                     rc->name, d->cfg->file);
             break;
         }
         fetch_ctx *fc = wf_calloc(1, sizeof(*fc));
@@ -259,9 +261,7 @@ static void fetch_sources(wf_run *r)
         }
         break;
     }
-    case WF_SOURCE_PATH:
-        r->source_path = wf_strdup(rc->source.path);
-        break;
+    case WF_SOURCE_PATH: r->source_path = wf_strdup(rc->source.path); break;
     }
     fetch_done(r);
 }
@@ -324,8 +324,8 @@ static void collect_after(uv_work_t *req, int status)
         goto done;
     }
     r->published = 1;
-    run_log(r, "published %s (sha256 %s, %lld bytes)", r->collected.filename,
-            r->collected.sha256, (long long)r->collected.size);
+    run_log(r, "published %s (sha256 %s, %lld bytes)", r->collected.filename, r->collected.sha256,
+            (long long)r->collected.size);
     wf_log_info("job %lld: published '%s'", (long long)r->job_id, r->collected.filename);
     if (wf__publish_project(d, r->project) != 0)
         wf_log_error("job %lld: index page of '%s' not regenerated", (long long)r->job_id,
@@ -355,8 +355,7 @@ static void on_build_done(wf_build *b, int status, const char *summary, void *ct
     } else {
         run_fail(r, status == WF_EINFRA, "%s%s%s",
                  status == WF_EINFRA ? "worker failure: " : "build failed: ",
-                 summary ? summary : wf_strerror(status),
-                 "; see 'wheelfarm logs JOB'");
+                 summary ? summary : wf_strerror(status), "; see 'wheelfarm logs JOB'");
     }
     run_finish(r);
 }

@@ -20,7 +20,8 @@ int wf_token_load(const char *path, char **out, char **errmsg)
             data[--len] = '\0';
         if (len < 16) {
             *errmsg = wf_asprintf("API token file %s holds %zu characters; it needs at least 16 "
-                                  "(delete it to have a new one generated)", path, len);
+                                  "(delete it to have a new one generated)",
+                                  path, len);
             sodium_memzero(data, len);
             free(data);
             return WF_ECONFIG;

@@ -1,4 +1,5 @@
-/* token.h - the API bearer token: read from a file, or generated (random, 256 bits) on first use. */
+/* token.h - the API bearer token: read from a file, or generated (random, 256 bits) on first use.
+ */
 #ifndef WF_TOKEN_H
 #define WF_TOKEN_H
 

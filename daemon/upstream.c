@@ -1,5 +1,4 @@
-/* upstream.c - parses PEP 503 HTML and PEP 691 JSON project pages to find a release's sdist URL and
- * sha256. */
+/* upstream.c - finds a release's sdist URL and sha256 on a PEP 503/691 index page. */
 #include "daemon/upstream.h"
 
 #include <cjson/cJSON.h>

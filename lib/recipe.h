@@ -73,8 +73,8 @@ typedef struct wf_recipe_list {
 /* One problem found while loading: "file:line:column: message (hint)". */
 typedef struct wf_diag {
     char *file;
-    int line;   /* 1-based; 0 when unknown */
-    int column; /* 1-based; 0 when unknown */
+    int line;      /* 1-based; 0 when unknown */
+    int column;    /* 1-based; 0 when unknown */
     char *message; /* what is wrong, e.g. "unknown key 'pyhton' (did you mean 'python'?)" */
 } wf_diag;
 

@@ -14,20 +14,20 @@
 #define WF_VERSION "0.1.0"
 
 enum {
-    WF_EINVAL = -10000,   /* invalid input (bad recipe, bad spec, bad argument) */
+    WF_EINVAL = -10000,    /* invalid input (bad recipe, bad spec, bad argument) */
     WF_ENOTFOUND = -10001, /* the named thing does not exist */
-    WF_EEXIST = -10002,   /* already exists */
-    WF_ECONFIG = -10003,  /* configuration error */
-    WF_EHASH = -10004,    /* content hash mismatch */
-    WF_ESTORE = -10005,   /* state database failure */
-    WF_EHTTP = -10006,    /* HTTP transfer failure */
-    WF_EARCHIVE = -10007, /* malformed archive (wheel, sdist) */
-    WF_EBUILD = -10008,   /* the build itself failed (compiler, test command) */
-    WF_EINFRA = -10009,   /* infrastructure failure (engine unreachable, killed) */
-    WF_ETIMEOUT = -10010, /* a deadline passed */
+    WF_EEXIST = -10002,    /* already exists */
+    WF_ECONFIG = -10003,   /* configuration error */
+    WF_EHASH = -10004,     /* content hash mismatch */
+    WF_ESTORE = -10005,    /* state database failure */
+    WF_EHTTP = -10006,     /* HTTP transfer failure */
+    WF_EARCHIVE = -10007,  /* malformed archive (wheel, sdist) */
+    WF_EBUILD = -10008,    /* the build itself failed (compiler, test command) */
+    WF_EINFRA = -10009,    /* infrastructure failure (engine unreachable, killed) */
+    WF_ETIMEOUT = -10010,  /* a deadline passed */
     WF_ECANCELED = -10011, /* cancelled by a person or by shutdown */
-    WF_ELIMIT = -10012,   /* a size or count limit was hit */
-    WF_EIO = -10013,      /* filesystem failure not covered by a UV_E* code */
+    WF_ELIMIT = -10012,    /* a size or count limit was hit */
+    WF_EIO = -10013,       /* filesystem failure not covered by a UV_E* code */
 };
 
 /* Returns a static description of a WF_E* or UV_E* code (never NULL). */
@@ -50,7 +50,10 @@ typedef struct wf_buf {
     size_t len;
     size_t cap;
 } wf_buf;
-#define WF_BUF_INIT {NULL, 0, 0}
+#define WF_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 void wf_buf_add(wf_buf *b, const void *p, size_t n);
 void wf_buf_adds(wf_buf *b, const char *s);
 void wf_buf_addf(wf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,5 +1,4 @@
-/* docker.c - the build executor: spawns the docker client on the loop, streams its log, classifies
- * the end. */
+/* docker.c - the build executor: spawns the docker client, streams its log, classifies the end. */
 #include "workers/docker.h"
 
 #include <assert.h>
@@ -51,6 +50,7 @@ struct wf_build {
     int silent; /* spawn failed: close everything without calling cb */
     int pid;
     int canceled, timed_out;
+    int start_error; /* reading the child's output could not start */
     int64_t exit_status;
     int term_signal;
     unsigned timeout_s, kill_grace_ms;
@@ -342,6 +342,11 @@ static int classify(wf_build *b, char **summary)
         *summary = wf_asprintf("build timed out after %u s", b->timeout_s);
         return WF_ETIMEOUT;
     }
+    if (b->start_error != 0) {
+        *summary =
+            wf_asprintf("cannot read the docker client's output: %s", uv_strerror(b->start_error));
+        return WF_EINFRA;
+    }
     if (b->term_signal != 0) {
         *summary = wf_asprintf("docker client killed by signal %d", b->term_signal);
         return WF_EINFRA;
@@ -395,11 +400,10 @@ static void on_close(uv_handle_t *h)
     build_free(b);
 }
 
-static void close_if_open(wf_build *b, uv_handle_t *h)
+static void close_if_open(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
         uv_close(h, on_close);
-    (void)b;
 }
 
 static void build_close_all(wf_build *b)
@@ -407,11 +411,11 @@ static void build_close_all(wf_build *b)
     if (b->state == BUILD_CLOSING)
         return;
     b->state = BUILD_CLOSING;
-    close_if_open(b, (uv_handle_t *)&b->process);
-    close_if_open(b, (uv_handle_t *)&b->out.pipe);
-    close_if_open(b, (uv_handle_t *)&b->err.pipe);
-    close_if_open(b, (uv_handle_t *)&b->deadline);
-    close_if_open(b, (uv_handle_t *)&b->kill_timer);
+    close_if_open((uv_handle_t *)&b->process);
+    close_if_open((uv_handle_t *)&b->out.pipe);
+    close_if_open((uv_handle_t *)&b->err.pipe);
+    close_if_open((uv_handle_t *)&b->deadline);
+    close_if_open((uv_handle_t *)&b->kill_timer);
 }
 
 /* Appends arg to the header line, single-quoted when it holds anything a shell would mind. */
@@ -630,38 +634,33 @@ int wf_build_start(wf_build **out, uv_loop_t *loop, const wf_build_options *o, w
     rc = init_handles(b);
     if (rc == 0)
         rc = spawn_child(b, o);
-    if (rc == 0) {
-        rc = start_io(b);
-        if (rc != 0) {
-            send_group(b, SIGKILL);
-        }
-    }
     if (rc != 0)
         goto fail;
+    rc = start_io(b);
+    if (rc != 0) {
+        /* The child runs: end it and let the exit path report, so it is still reaped. */
+        b->start_error = rc;
+        b->state = BUILD_STOPPING;
+        send_group(b, SIGKILL);
+        stream_eof(&b->out);
+        stream_eof(&b->err);
+    }
     *out = b;
     return 0;
 
 fail:
+    /* Whatever was initialized (in init_handles() order, then the process handle, which a
+     * failed uv_spawn() still initializes) closes; the last close frees b without calling cb. */
     b->silent = 1;
-    if (b->open_handles == 0) {
-        build_free(b);
-        return rc;
-    }
-    /* Whatever was initialized closes; the last close frees b without calling cb. The process
-     * handle, when spawned, must still be reaped: closing it lets libuv stop watching, and the
-     * SIGKILL above ends the child. */
-    b->state = BUILD_EXITED;
-    if (b->open_handles >= 1)
-        close_if_open(b, (uv_handle_t *)&b->deadline);
-    if (b->open_handles >= 2)
-        close_if_open(b, (uv_handle_t *)&b->kill_timer);
-    if (b->open_handles >= 3)
-        close_if_open(b, (uv_handle_t *)&b->out.pipe);
-    if (b->open_handles >= 4)
-        close_if_open(b, (uv_handle_t *)&b->err.pipe);
-    if (b->open_handles >= 5)
-        close_if_open(b, (uv_handle_t *)&b->process);
     b->state = BUILD_CLOSING;
+    uv_handle_t *inited[] = {(uv_handle_t *)&b->deadline, (uv_handle_t *)&b->kill_timer,
+                             (uv_handle_t *)&b->out.pipe, (uv_handle_t *)&b->err.pipe,
+                             (uv_handle_t *)&b->process};
+    int n = b->open_handles;
+    for (int i = 0; i < n; i++)
+        uv_close(inited[i], on_close);
+    if (n == 0)
+        build_free(b);
     return rc;
 }
 

@@ -1,5 +1,4 @@
-/* probe.c - docker client detection: runs short child processes synchronously and reads their
- * output. */
+/* probe.c - docker client detection through short synchronous child processes. */
 #include "workers/probe.h"
 
 #include <errno.h>

@@ -70,12 +70,16 @@ EOC
 
 # start_daemon CONFIG: runs wheelfarmd in the background; sets WFD_PID, WF_PORT, WHEELFARM_SOCKET.
 start_daemon() {
+    touch "$T/wheelfarmd.log"
+    local skip_lines
+    skip_lines=$(wc -l <"$T/wheelfarmd.log")
     "$WFD" --config "$1" >>"$T/wheelfarmd.log" 2>&1 &
     WFD_PID=$!
     pids+=($WFD_PID)
     WF_PORT=""
     for _ in $(seq 1 200); do
-        WF_PORT=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$T/wheelfarmd.log" | tail -n1)
+        WF_PORT=$(tail -n +$((skip_lines + 1)) "$T/wheelfarmd.log" |
+            sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' | tail -n1)
         [ -n "$WF_PORT" ] && break
         kill -0 "$WFD_PID" 2>/dev/null || fail "wheelfarmd exited: $(tail -n 20 "$T/wheelfarmd.log")"
         sleep 0.1
@@ -87,11 +91,13 @@ start_daemon() {
 
 # stop_daemon: SIGTERM, then the daemon must exit 0 after closing its loop cleanly.
 stop_daemon() {
+    local before rc=0
+    before=$(grep -c 'stopped cleanly' "$T/wheelfarmd.log" || true)
     kill -TERM "$WFD_PID"
-    local rc=0
     wait "$WFD_PID" || rc=$?
     [ $rc -eq 0 ] || fail "wheelfarmd exited with $rc after SIGTERM"
-    grep -q 'stopped cleanly' "$T/wheelfarmd.log" || fail "wheelfarmd did not close its loop cleanly"
+    [ "$(grep -c 'stopped cleanly' "$T/wheelfarmd.log")" -gt "$before" ] ||
+        fail "wheelfarmd did not close its loop cleanly"
 }
 
 # fixture_sources: packs the fixture tarballs and serves them; sets FIX_URL.

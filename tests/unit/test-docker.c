@@ -1,5 +1,4 @@
-/* test-docker.c - unit tests for workers/docker.c and workers/probe.c: real BuildKit builds and a
- * fake client. */
+/* test-docker.c - tests for workers/docker.c and probe.c: real BuildKit builds, a fake client. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -46,6 +46,7 @@ struct fixture {
     int port;
     client_fn client;
     int closed;        /* on_closed calls */
+    int closing;       /* wf_httpd_close was called */
     uint64_t close_ms; /* how long wf_httpd_close took to finish */
     int api_calls;
     resp r[32]; /* filled by the client thread, checked on the main thread */
@@ -164,10 +165,25 @@ static void assert_header(const resp *r, const char *name, const char *want)
 
 /* ---- the server side ---- */
 
+static void on_closed(void *ctx)
+{
+    fixture *f = ctx;
+    f->closed++;
+    f->close_ms = wf_now_ms() - f->close_ms;
+}
+
 static void on_api(const wf_http_request *req, wf_http_response *res, void *ctx)
 {
     fixture *f = ctx;
     f->api_calls++;
+    if (req->path_len == 13 && memcmp(req->path, "/api/shutdown", 13) == 0) {
+        /* Closing from inside the callback still answers this request. */
+        f->closing = 1;
+        f->close_ms = wf_now_ms();
+        wf_httpd_close(f->h, on_closed, f);
+        wf_buf_adds(&res->body, "{\"stopping\": true}");
+        return;
+    }
     if (req->body_len > 0)
         wf_buf_add(&res->body, req->body, req->body_len);
     char *a = wf_http_request_query(req, "a");
@@ -192,17 +208,13 @@ static void on_api(const wf_http_request *req, wf_http_response *res, void *ctx)
     res->content_type = "text/plain";
 }
 
-static void on_closed(void *ctx)
-{
-    fixture *f = ctx;
-    f->closed++;
-    f->close_ms = wf_now_ms() - f->close_ms;
-}
-
 static void on_done(uv_async_t *a)
 {
     fixture *f = a->data;
     uv_close((uv_handle_t *)a, NULL);
+    if (f->closing)
+        return;
+    f->closing = 1;
     f->close_ms = wf_now_ms();
     wf_httpd_close(f->h, on_closed, f);
 }
@@ -542,12 +554,36 @@ static void test_start_failures(void **state)
     assert_int_equal(uv_loop_close(&f->loop), 0);
 }
 
+static void client_shutdown(fixture *f)
+{
+    /* An idle TCP connection stays open while a socket request asks the server to stop. */
+    f->fds[f->nfds++] = connect_to(f, 0);
+    int fd = connect_to(f, 1);
+    const char *req = "POST /api/shutdown HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+    send_all(fd, req, strlen(req));
+    read_response(fd, &f->r[0]); /* no Connection: close: the server must end the connection */
+    close(fd);
+}
+
+static void test_close_from_callback(void **state)
+{
+    fixture *f = *state;
+    wf_httpd_options o = {0};
+    o.socket_path = f->sock;
+    o.tcp_addr = "127.0.0.1:0";
+    o.token = TOKEN;
+    run(f, &o, client_shutdown);
+    assert_int_equal(f->r[0].status, 200);
+    assert_string_equal(f->r[0].body, "{\"stopping\": true}");
+}
+
 int main(void)
 {
     alarm(120); /* a hang (a connection close never finishing) fails instead of stalling CI */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
     };

@@ -1,5 +1,4 @@
-/* test-upstream.c - unit tests for daemon/upstream.c: sdist lookup in PEP 503 HTML and PEP 691 JSON
- * pages. */
+/* test-upstream.c - tests for daemon/upstream.c: sdists in PEP 503 HTML and PEP 691 JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
