@@ -488,6 +488,11 @@ static size_t on_doc_data(char *p, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+static int is_file_url(const char *url)
+{
+    return url && strncasecmp(url, "file://", 7) == 0;
+}
+
 static int url_allowed(const char *url)
 {
     return url && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0);
@@ -513,11 +518,14 @@ static CURLcode setup_easy(fetch_op *op, const char *accept)
     SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SETOPT(CURLOPT_LOW_SPEED_TIME, STALL_TIME_S);
     SETOPT(CURLOPT_USERAGENT, "wheelfarm/" WF_VERSION);
+    /* file:// only for downloads pinned by sha256 (wf_fetch_start checks); never via redirect. */
+    int local = op->kind == OP_FILE && is_file_url(op->url);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_PROTOCOLS_STR, local ? "file" : "http,https");
     SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-    SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    SETOPT(CURLOPT_PROTOCOLS,
+           local ? (long)CURLPROTO_FILE : (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
     SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     SETOPT(CURLOPT_WRITEDATA, (void *)op);
@@ -582,7 +590,10 @@ int wf_fetch_start(wf_fetcher *f, const char *url, const char *sha256, wf_fetch_
 {
     assert(f && !f->closing && cb);
     char want[WF_SHA256_HEX_LEN + 1] = "";
-    if (!url_allowed(url) || (sha256 && normalize_hex(sha256, want) != 0))
+    /* A local file is accepted only when its content is pinned by a hash: a recipe cannot
+     * read arbitrary files of the daemon's host through it. */
+    int local_ok = is_file_url(url) && sha256 != NULL;
+    if ((!url_allowed(url) && !local_ok) || (sha256 && normalize_hex(sha256, want) != 0))
         return WF_EINVAL;
     fetch_op *op = op_new(f, OP_FILE, url, ctx);
     op->cb = cb;

@@ -383,6 +383,7 @@ static void test_http_errors(void **state)
     got_release(&g);
     /* Refused at once. */
     assert_int_equal(wf_fetch_start(fx.f, "ftp://127.0.0.1/x", NULL, on_fetch, &g), WF_EINVAL);
+    /* file:// only with a pinned hash. */
     assert_int_equal(wf_fetch_start(fx.f, "file:///etc/passwd", NULL, on_fetch, &g), WF_EINVAL);
     assert_int_equal(wf_fetch_start(fx.f, "http://127.0.0.1/x", "abc", on_fetch, &g), WF_EINVAL);
     assert_int_equal(wf_fetch_doc(fx.f, "gopher://x/", NULL, on_doc, &g), WF_EINVAL);
@@ -454,6 +455,52 @@ static void test_add_file(void **state)
     assert_int_equal(wf_fetcher_add_file(fx.f, "/nonexistent/file.tar.gz", hex), UV_ENOENT);
     assert_int_equal(hex[0], 'x'); /* untouched on failure */
     free(src);
+    fixture_done(&fx);
+}
+
+/* A recipe may name a local tarball as file://PATH when it pins the content by sha256. */
+static void test_file_url(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_init(&fx);
+    char *src = wf_asprintf("%s/../local.tar.gz", fx.cache_dir);
+    FILE *f = fopen(src, "w");
+    assert_non_null(f);
+    fputs("local tarball bytes\n", f);
+    fclose(f);
+    char want[65];
+    assert_int_equal(wf_sha256_file(src, want, NULL), 0);
+    char *url = wf_asprintf("file://%s", src);
+    got g = {0};
+    assert_int_equal(wf_fetch_start(fx.f, url, want, on_fetch, &g), 0);
+    while (!g.fired)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(g.err, 0);
+    assert_string_equal(g.sha256, want);
+    got_release(&g);
+    /* Another file under a pin that is not cached fails with both hashes. */
+    static const char pin[] = "00000000000000000000000000000000000000000000000000000000000000ff";
+    char *other = wf_asprintf("%s/../other.tar.gz", fx.cache_dir);
+    f = fopen(other, "w");
+    assert_non_null(f);
+    fputs("other bytes\n", f);
+    fclose(f);
+    char *url2 = wf_asprintf("file://%s", other);
+    memset(&g, 0, sizeof(g));
+    char got_hex[65];
+    assert_int_equal(wf_sha256_file(other, got_hex, NULL), 0);
+    assert_int_equal(wf_fetch_start(fx.f, url2, pin, on_fetch, &g), 0);
+    while (!g.fired)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(g.err, WF_EHASH);
+    assert_non_null(strstr(g.message, pin));
+    assert_non_null(strstr(g.message, got_hex));
+    got_release(&g);
+    free(url);
+    free(url2);
+    free(src);
+    free(other);
     fixture_done(&fx);
 }
 
@@ -534,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_doc),
         cmocka_unit_test(test_add_file),
+        cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_close_cancels),
         cmocka_unit_test(test_close_from_callback),
     };
