@@ -9,8 +9,10 @@
 #include "lib/hash.h"
 #include "lib/pep440.h"
 
-/* The recipe's canonical form without its version list: adding a version to a recipe must not
- * change the keys (and so force rebuilds) of the versions already built. */
+/* The recipe's canonical form without the lists that only say which jobs exist (versions,
+ * python tags, platforms): adding a version or a platform to a recipe must not change the keys
+ * (and so force rebuilds) of the wheels already built. The job's own version, python and
+ * platform enter the key separately. */
 static char *canonical_for_key(const wf_recipe *r)
 {
     char *canon = wf_recipe_canonical(r);
@@ -18,6 +20,8 @@ static char *canonical_for_key(const wf_recipe *r)
     if (o == NULL)
         return canon;
     cJSON_DeleteItemFromObjectCaseSensitive(o, "versions");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "python");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "platforms");
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (text == NULL)
@@ -71,18 +75,22 @@ static char *join(char *const *list, size_t n)
     return wf_buf_detach(&b);
 }
 
-/* Finds the recipe version equal to `want` under PEP 440 normalization. */
+/* Finds the recipe version equal to `want` under PEP 440 (so 2.0 == 2.0.0 == v2.0). */
 static const char *match_version(const wf_recipe *r, const char *want)
 {
-    char *nwant = wf_pep440_normalize(want, strlen(want));
+    wf_pep440 w;
     const char *found = NULL;
-    for (size_t i = 0; nwant != NULL && i < r->n_versions && found == NULL; i++) {
-        char *nv = wf_pep440_normalize(r->versions[i], strlen(r->versions[i]));
-        if (nv != NULL && strcmp(nv, nwant) == 0)
+    if (wf_pep440_parse(&w, want, strlen(want)) != 0)
+        return NULL;
+    for (size_t i = 0; i < r->n_versions && found == NULL; i++) {
+        wf_pep440 v;
+        if (wf_pep440_parse(&v, r->versions[i], strlen(r->versions[i])) != 0)
+            continue;
+        if (wf_pep440_cmp(&v, &w) == 0)
             found = r->versions[i];
-        free(nv);
+        wf_pep440_release(&v);
     }
-    free(nwant);
+    wf_pep440_release(&w);
     return found;
 }
 
