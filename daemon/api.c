@@ -74,7 +74,7 @@ static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
     cJSON_AddBoolToObject(o, "emulated", j->emulated);
     cJSON_AddStringToObject(o, "build_key", j->build_key);
     cJSON_AddBoolToObject(o, "forced", j->forced);
-    cJSON_AddNumberToObject(o, "attempts", j->attempts);
+    cJSON_AddNumberToObject(o, "attempt_count", j->attempts);
     cJSON_AddNumberToObject(o, "created_at", (double)j->created_at);
     cJSON_AddNumberToObject(o, "started_at", (double)j->started_at);
     cJSON_AddNumberToObject(o, "finished_at", (double)j->finished_at);
@@ -84,7 +84,9 @@ static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
     free(why);
     add_str_or_null(o, "last_log_line", wf__run_last_line(d, j->id));
     wf_artifact_row a = {0};
-    if (j->state == WF_JOB_SUCCEEDED && wf_store_artifact_by_job(d->store, j->id, &a) == 0) {
+    if (j->state == WF_JOB_SUCCEEDED &&
+        (wf_store_artifact_by_job(d->store, j->id, &a) == 0 ||
+         wf_store_artifact_by_key(d->store, j->build_key, &a) == 0)) {
         cJSON_AddItemToObject(o, "artifact", artifact_json(&a));
         wf_artifact_row_release(&a);
     } else {
@@ -250,7 +252,9 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
     }
     const wf_plan_request pr = {specs, n_specs, platforms, n_platforms, python, n_python};
     if (wf_plan_build(&plan, d->recipes, d->cfg, &pr, &err) != 0) {
-        reply_error(res, 400, err, NULL);
+        reply_error(res, 400, err,
+                    "'wheelfarm recipes' lists each recipe with its versions, platforms and "
+                    "python tags");
         goto done;
     }
     if (plan.n > API_MAX_JOBS) {
@@ -263,8 +267,12 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
         goto done;
     }
     const cJSON *force = cJSON_GetObjectItemCaseSensitive(body, "force");
+    if (force != NULL && !cJSON_IsBool(force)) {
+        reply_error(res, 400, "force must be true or false", NULL);
+        goto done;
+    }
     const char *trigger = json_string(body, "trigger", "api");
-    const char *user = json_string(body, "user", "");
+    const char *user = json_string(body, "user", NULL);
     int64_t request_id = 0;
     cJSON *out = cJSON_CreateObject();
     cJSON *skipped = cJSON_CreateArray();
@@ -301,7 +309,7 @@ static void api_request(wf_daemon *d, int64_t id, wf_http_response *res)
     char *trigger = NULL, *user = NULL;
     int64_t created = 0;
     if (wf_store_request_get(d->store, id, &trigger, &user, &created) != 0) {
-        reply_error(res, 404, "no such request", NULL);
+        reply_error(res, 404, "no such request", "'wheelfarm jobs' lists jobs and their requests");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -332,7 +340,7 @@ static void api_jobs(wf_daemon *d, const wf_http_request *req, wf_http_response 
     }
     if (limit_s != NULL &&
         (wf_parse_i64(limit_s, strlen(limit_s), &limit) != 0 || limit < 1 || limit > 10000)) {
-        reply_error(res, 400, "limit must be a number from 1 to 10000", NULL);
+        reply_error(res, 400, "limit must be a number from 1 to 10000", "for example ?limit=50");
         goto done;
     }
     wf_job_row *rows = NULL;
@@ -388,7 +396,8 @@ static void api_log(wf_daemon *d, const wf_http_request *req, int64_t id, wf_htt
     char *off_s = wf_http_request_query(req, "offset");
     int64_t off = 0;
     if (off_s != NULL && (wf_parse_i64(off_s, strlen(off_s), &off) != 0 || off < 0)) {
-        reply_error(res, 400, "offset must be a non-negative number", NULL);
+        reply_error(res, 400, "offset must be a non-negative number",
+                    "pass the X-Wheelfarm-Log-Size of the previous answer");
         goto done;
     }
     char *path = wf__daemon_log_path(d, id);
@@ -431,8 +440,15 @@ static void api_cancel(wf_daemon *d, int64_t id, wf_http_response *res)
         reply_error(res, 500, "cannot cancel the job", "see the daemon's log");
         return;
     }
-    if (st == WF_JOB_RUNNING)
-        wf__run_cancel(d, id, 0);
+    if (st == WF_JOB_RUNNING && !wf__run_cancel(d, id, 0)) {
+        /* Running in the store but not in this process: nothing will ever finish it. */
+        wf_job_row j = {0};
+        if (wf_store_job_get(d->store, id, &j) == 0) {
+            wf_store_attempt_finish(d->store, id, j.attempts, WF_JOB_CANCELLED,
+                                    "cancelled on request");
+            wf_job_row_release(&j);
+        }
+    }
     wf_log_info("job %lld: cancel requested", (long long)id);
     api_job(d, id, res);
 }
@@ -489,9 +505,26 @@ static void api_recipes(wf_daemon *d, wf_http_response *res)
         cJSON_AddItemToArray(arr, j);
     }
     cJSON *errs = cJSON_AddArrayToObject(o, "errors");
-    if (d->recipe_errors != NULL)
-        cJSON_AddItemToArray(errs, cJSON_CreateString(d->recipe_errors));
+    for (const char *p = d->recipe_errors; p != NULL && *p != '\0';) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char *line = wf_strndup(p, n);
+        cJSON_AddItemToArray(errs, cJSON_CreateString(line));
+        free(line);
+        p = nl ? nl + 1 : p + n;
+    }
     reply_json(res, 200, o);
+}
+
+/* A known path asked with the wrong method is 405, not 404. */
+static int known_path(const wf_http_request *req)
+{
+    static const char *const paths[] = {"/api/v1/status", "/api/v1/builds", "/api/v1/jobs",
+                                        "/api/v1/workers", "/api/v1/recipes"};
+    for (size_t i = 0; i < WF_ARRAY_SIZE(paths); i++)
+        if (req->path_len == strlen(paths[i]) && memcmp(req->path, paths[i], req->path_len) == 0)
+            return 1;
+    return 0;
 }
 
 void wf__api_handle(const wf_http_request *req, wf_http_response *res, void *ctx)
@@ -522,6 +555,8 @@ void wf__api_handle(const wf_http_request *req, wf_http_response *res, void *ctx
             api_cancel(d, id, res);
         else
             reply_error(res, 404, "no such endpoint", "see docs/API.md");
-    } else
+    } else if (known_path(req))
+        reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
+    else
         reply_error(res, 404, "no such endpoint", "see docs/API.md");
 }

@@ -352,11 +352,14 @@ static int fsync_dir(const char *dir)
 }
 
 /* Compares an existing file's sha256 with `want`: 1 same, 0 different or absent (*exists
- * says which), or a negative UV_E* code. */
-static int same_file(const char *path, const char *want, int *exists)
+ * says which), or a negative UV_E* code. `have` (may be NULL) receives the existing hash. */
+static int same_file(const char *path, const char *want, int *exists,
+                     char have[WF_SHA256_HEX_LEN + 1])
 {
-    char hex[WF_SHA256_HEX_LEN + 1];
+    char hex[WF_SHA256_HEX_LEN + 1] = "";
     int rc = wf_sha256_file(path, hex, NULL);
+    if (have != NULL)
+        memcpy(have, hex, sizeof(hex));
     *exists = rc != UV_ENOENT;
     if (rc == UV_ENOENT)
         return 0;
@@ -368,16 +371,17 @@ static int same_file(const char *path, const char *want, int *exists)
 static int place(collect *c)
 {
     int whl_exists, meta_exists;
-    int same_whl = same_file(c->final, c->sha256, &whl_exists);
+    char have[WF_SHA256_HEX_LEN + 1];
+    int same_whl = same_file(c->final, c->sha256, &whl_exists, have);
     if (same_whl < 0)
         return fail(c, same_whl, "cannot read '%s': %s", c->final, uv_strerror(same_whl));
     if (whl_exists && !same_whl)
         return fail(c, WF_EEXIST,
-                    "'%s' is already in the store with different content "
-                    "(sha256 of the new build: %s); it is never replaced: bump the version or "
-                    "add a build tag, or remove the stored file by hand",
-                    c->final, c->sha256);
-    int same_meta = same_file(c->final_meta, c->meta_sha256, &meta_exists);
+                    "the build is not reproducible: '%s' is already published with sha256 %s, "
+                    "the new build has sha256 %s; a published file is never replaced (pip "
+                    "caches and lock files pin its hash): bump the version or add a build tag",
+                    c->final, have, c->sha256);
+    int same_meta = same_file(c->final_meta, c->meta_sha256, &meta_exists, NULL);
     if (same_meta < 0)
         return fail(c, same_meta, "cannot read '%s': %s", c->final_meta, uv_strerror(same_meta));
     int rc = 0;
@@ -481,6 +485,7 @@ int wf_collect_wheel(const char *out_dir, const wf_collect_expect *e, const char
         .metadata_sha256 = wf_strdup(c.meta_sha256),
         .platform_tag = join_platform_tags(&c.wn),
         .size = c.size,
+        .placed = c.placed_whl,
     };
     c.filename = c.final = c.info.requires_python = NULL;
     *out = r;

@@ -26,6 +26,7 @@ typedef struct wf_collected {
     char *metadata_sha256; /* hex sha256 of METADATA (= of "<path>.metadata", PEP 658) */
     char *platform_tag;    /* platform tags joined by '.' ("manylinux_2_36_x86_64"), or "any" */
     int64_t size;          /* bytes */
+    int placed; /* 1 if this call put the wheel in place, 0 if an identical one was there */
 } wf_collected;
 
 /* Frees the strings and zeroes *c. Accepts NULL and a zeroed struct. */

@@ -47,6 +47,8 @@ struct wf_daemon {
 
     wf_run *runs; /* runs in flight (intrusive list) */
     unsigned n_runs;
+    wf_run *collect_head, *collect_tail; /* builds waiting to be collected, in order */
+    int collecting;                      /* a collect is on the thread pool */
 
     uv_signal_t sigterm, sigint;
     uv_timer_t kick;  /* schedules soon, coalescing many wake-ups into one pass */
@@ -68,6 +70,8 @@ int wf__run_start(wf_daemon *d, const wf_job_row *job, wf_worker *w);
  * (daemon shutdown), 0 ends it as cancelled (a person asked). Returns 1 if a run was found. */
 int wf__run_cancel(wf_daemon *d, int64_t job_id, int requeue);
 void wf__run_cancel_all(wf_daemon *d, int requeue);
+/* 1 if the job has a run in this process. */
+int wf__run_in_flight(wf_daemon *d, int64_t job_id);
 /* Last log line of a job in flight (borrowed), or NULL. */
 const char *wf__run_last_line(wf_daemon *d, int64_t job_id);
 

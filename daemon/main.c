@@ -110,7 +110,12 @@ int main(int argc, char **argv)
         wf_log_set_level(lvl);
 
     uv_loop_t loop;
-    uv_loop_init(&loop);
+    int lrc = uv_loop_init(&loop);
+    if (lrc != 0) {
+        fprintf(stderr, "wheelfarmd: cannot create the event loop: %s\n", uv_strerror(lrc));
+        wf_config_free(cfg);
+        return 1;
+    }
     wf_daemon *d = NULL;
     char *err = NULL;
     int rc = wf_daemon_new(&d, &loop, cfg, &err);

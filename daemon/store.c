@@ -102,6 +102,7 @@ enum st_id {
     ST_JOBS_BY_REQUEST,
     ST_JOBS_BY_STATE_REQUEST,
     ST_JOBS_QUEUED,
+    ST_JOBS_QUEUED_PLATFORM,
     ST_JOB_ACTIVE_KEY,
     ST_JOB_START,
     ST_JOB_FINISH,
@@ -117,6 +118,7 @@ enum st_id {
     ST_ARTIFACT_INSERT,
     ST_ARTIFACT_BY_KEY,
     ST_ARTIFACT_BY_JOB,
+    ST_ARTIFACT_BY_FILENAME,
     ST_ARTIFACTS_PROJECT,
     ST_PROJECTS,
     ST__COUNT
@@ -145,6 +147,8 @@ static const char *const st_sql[ST__COUNT] = {
                                  " request_id = ?2 ORDER BY id DESC LIMIT ?3",
     [ST_JOBS_QUEUED] =
         "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' ORDER BY id ASC LIMIT ?1",
+    [ST_JOBS_QUEUED_PLATFORM] = "SELECT " JOB_COLS " FROM jobs WHERE state = 'queued' AND"
+                                " platform = ?1 ORDER BY id ASC LIMIT ?2",
     [ST_JOB_ACTIVE_KEY] = "SELECT id FROM jobs WHERE build_key = ?1 AND"
                           " state IN ('queued', 'running') ORDER BY id ASC LIMIT 1",
     [ST_JOB_START] = "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?2,"
@@ -173,6 +177,7 @@ static const char *const st_sql[ST__COUNT] = {
                            " sha256, size, requires_python, metadata_sha256, platform_tag, path,"
                            " created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_ARTIFACT_BY_KEY] = "SELECT " ART_COLS " FROM artifacts WHERE build_key = ?1",
+    [ST_ARTIFACT_BY_FILENAME] = "SELECT " ART_COLS " FROM artifacts WHERE filename = ?1",
     [ST_ARTIFACT_BY_JOB] =
         "SELECT " ART_COLS " FROM artifacts WHERE job_id = ?1 ORDER BY id DESC LIMIT 1",
     [ST_ARTIFACTS_PROJECT] =
@@ -912,6 +917,20 @@ int wf_store_jobs_queued(wf_store *s, int limit, wf_job_row **out, size_t *n_out
     return err;
 }
 
+int wf_store_jobs_queued_platform(wf_store *s, const char *platform, int limit, wf_job_row **out,
+                                  size_t *n_out)
+{
+    sqlite3_stmt *st = NULL;
+    if (platform == NULL)
+        return WF_EINVAL;
+    store_op(s, "list queued jobs of a platform", NULL, 0);
+    int err = stmt_start(s, &st, ST_JOBS_QUEUED_PLATFORM, "td", platform, clamp_limit(limit));
+    if (err == 0)
+        err = collect_jobs(s, st, out, n_out);
+    stmt_done(st);
+    return err;
+}
+
 int wf_store_job_active_for_key(wf_store *s, const char *build_key, int64_t *job_id_out)
 {
     sqlite3_stmt *st = NULL;
@@ -1178,6 +1197,16 @@ int wf_store_artifact_by_key(wf_store *s, const char *build_key, wf_artifact_row
         return WF_EINVAL;
     store_op(s, "get artifact by build key", NULL, 0);
     int err = stmt_start(s, &st, ST_ARTIFACT_BY_KEY, "t", build_key);
+    return artifact_get(s, st, err, out);
+}
+
+int wf_store_artifact_by_filename(wf_store *s, const char *filename, wf_artifact_row *out)
+{
+    sqlite3_stmt *st = NULL;
+    if (filename == NULL)
+        return WF_EINVAL;
+    store_op(s, "get artifact by file name", NULL, 0);
+    int err = stmt_start(s, &st, ST_ARTIFACT_BY_FILENAME, "t", filename);
     return artifact_get(s, st, err, out);
 }
 

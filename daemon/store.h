@@ -113,6 +113,11 @@ int wf_store_jobs_list(wf_store *s, const char *state, int64_t request_id, int l
 /* Queued jobs, oldest first (FIFO; a requeued job keeps its place), at most limit
  * (<= 0 means 100, capped at WF_STORE_LIST_MAX). */
 int wf_store_jobs_queued(wf_store *s, int limit, wf_job_row **out, size_t *n_out);
+/* Queued jobs of one platform, oldest first, at most limit (the scheduler asks per platform so
+ * that jobs waiting for a busy platform never block another platform's). */
+int wf_store_jobs_queued_platform(wf_store *s, const char *platform, int limit, wf_job_row **out,
+                                  size_t *n_out);
+
 /* Is there a queued or running job with this build key? *job_id_out is the oldest such job,
  * or 0 if none. */
 int wf_store_job_active_for_key(wf_store *s, const char *build_key, int64_t *job_id_out);
@@ -147,6 +152,10 @@ int wf_store_recover(wf_store *s, int *n_requeued);
  * wf_store_attempt_finish (WF_EINVAL). WF_EEXIST if the build key or filename already has an
  * artifact; then nothing changed. */
 int wf_store_artifact_add(wf_store *s, int64_t job_id, int attempt, const wf_artifact_row *a);
+/* The artifact stored under this file name (WF_ENOTFOUND if none): several build keys can
+ * produce one file (a pure or abi3 wheel), and they share the artifact when the bytes agree. */
+int wf_store_artifact_by_filename(wf_store *s, const char *filename, wf_artifact_row *out);
+
 /* Fill *out (release with wf_artifact_row_release). WF_ENOTFOUND. */
 int wf_store_artifact_by_key(wf_store *s, const char *build_key, wf_artifact_row *out);
 int wf_store_artifact_by_job(wf_store *s, int64_t job_id, wf_artifact_row *out);

@@ -16,13 +16,14 @@ int wf_token_load(const char *path, char **out, char **errmsg)
     size_t len = 0;
     int rc = wf_fs_read_file(path, 4096, &data, &len);
     if (rc == 0) {
+        size_t read_len = len;
         while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
             data[--len] = '\0';
         if (len < 16) {
             *errmsg = wf_asprintf("API token file %s holds %zu characters; it needs at least 16 "
                                   "(delete it to have a new one generated)",
                                   path, len);
-            sodium_memzero(data, len);
+            sodium_memzero(data, read_len);
             free(data);
             return WF_ECONFIG;
         }

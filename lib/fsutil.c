@@ -14,22 +14,34 @@
 
 #include "lib/wf.h"
 
+/* mkdir that accepts an existing directory, and only a directory. */
+static int mkdir_one(const char *p, int mode)
+{
+    if (mkdir(p, (mode_t)mode) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return uv_translate_sys_error(errno);
+    struct stat st;
+    if (stat(p, &st) != 0)
+        return uv_translate_sys_error(errno);
+    return S_ISDIR(st.st_mode) ? 0 : UV_ENOTDIR;
+}
+
 int wf_fs_mkdirs(const char *path, int mode)
 {
+    if (path[0] == '\0')
+        return UV_EINVAL;
     char *p = wf_strdup(path);
     int rc = 0;
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
             continue;
         *s = '\0';
-        if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
-            rc = uv_translate_sys_error(errno);
+        if ((rc = mkdir_one(p, mode)) != 0)
             goto done;
-        }
         *s = '/';
     }
-    if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST)
-        rc = uv_translate_sys_error(errno);
+    rc = mkdir_one(p, mode);
 done:
     free(p);
     return rc;
@@ -65,7 +77,7 @@ static int fsync_dir_of(const char *path)
         free(dir);
         dir = wf_strdup(".");
     }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
     if (fd < 0 || fsync(fd) != 0)
         rc = uv_translate_sys_error(errno);
@@ -79,7 +91,7 @@ int wf_fs_write_atomic(const char *path, const void *data, size_t len, int mode)
 {
     char *tmp = wf_asprintf("%s.tmp.XXXXXX", path);
     int rc = 0;
-    int fd = mkstemp(tmp);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         rc = uv_translate_sys_error(errno);
         goto done;

@@ -52,6 +52,13 @@ echo "$out" | python3 -c 'import json,sys; v=json.load(sys.stdin); assert not v[
     fail "an already-built key was scheduled again: $out"
 ok "an already-built build key is skipped"
 
+sha=$(job_field "$job" '["artifact"]["sha256"]')
+out=$("$WF" build fixture-ext --force --wait --json) || fail "forced rebuild failed: $out"
+fjob=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')
+[ "$(job_field "$fjob" '["artifact"]["sha256"]')" = "$sha" ] || fail "forced rebuild changed the published wheel"
+[ "$(curl -fsS "${INDEX}fixture-ext/" | grep -c '\.whl#sha256=')" = 1 ] || fail "index lists the wheel twice"
+ok "a forced rebuild with identical bytes succeeds and keeps the one published wheel"
+
 # A source whose sha256 does not match: the job fails with both hashes in its error.
 good=$(sed -n 's/.*sha256: \([0-9a-f]\{64\}\).*/\1/p' "$T/recipes/fixture-ext.yaml" | head -n1)
 bad=0000000000000000000000000000000000000000000000000000000000000000
@@ -69,4 +76,4 @@ esac
 
 stop_daemon
 ok "SIGTERM: the daemon drained and closed its loop cleanly"
-echo "1..9"
+echo "1..10"

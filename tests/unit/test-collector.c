@@ -280,8 +280,8 @@ static void test_existing_different(void **state)
     assert_int_equal(wf_fs_mkdirs(f->dest, 0755), 0);
     assert_int_equal(wf_fs_write_atomic(final, "older build", 11, 0644), 0);
     put_wheel(f, GOOD, "demo-pkg", "1.0");
-    expect_fail(f, WF_EEXIST, "is already in the store with different content",
-                "it is never replaced", 1);
+    expect_fail(f, WF_EEXIST, "is already published with sha256",
+                "a published file is never replaced", 1);
     char *kept = NULL;
     size_t len = 0;
     assert_int_equal(wf_fs_read_file(final, 100, &kept, &len), 0);

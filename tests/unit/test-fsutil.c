@@ -113,8 +113,11 @@ static void test_mkdirs_over_file(void **state)
     fixture *f = *state;
     char *file = at(f, "plain");
     put(file, "x");
-    assert_int_equal(wf_fs_mkdirs(file, 0755), UV_EEXIST);
+    int rc = wf_fs_mkdirs(file, 0755);
     free(file);
+    if (rc != UV_EEXIST && rc != UV_ENOTDIR)
+        fail_msg("mkdirs over a regular file returned %d (%s), want UV_EEXIST or UV_ENOTDIR", rc,
+                 wf_strerror(rc));
 }
 
 static void test_remove_tree(void **state)

@@ -23,22 +23,21 @@ static const char config_yaml[] =
     "workers: []\n";
 
 /* Recipe bodies; every one has a name, a version list and the upstream sdist as its source. */
-static const char recipes_yaml[] =
-    "- name: Foo_Bar\n"
-    "  versions: [\"1.0.0\", \"2.0\"]\n"
-    "  source: {sdist: upstream}\n"
-    "  python: [cp311]\n"
-    "  platforms: [linux/amd64, linux/arm64]\n"
-    "- name: twopy\n"
-    "  versions: [\"0.5\"]\n"
-    "  source: {sdist: upstream}\n"
-    "  python: [cp311, cp312]\n"
-    "  platforms: [linux/amd64]\n"
-    "- name: armpy312\n"
-    "  versions: [\"3.1\"]\n"
-    "  source: {sdist: upstream}\n"
-    "  python: [cp312]\n"
-    "  platforms: [linux/arm64]\n";
+static const char recipes_yaml[] = "- name: Foo_Bar\n"
+                                   "  versions: [\"1.0.0\", \"2.0\"]\n"
+                                   "  source: {sdist: upstream}\n"
+                                   "  python: [cp311]\n"
+                                   "  platforms: [linux/amd64, linux/arm64]\n"
+                                   "- name: twopy\n"
+                                   "  versions: [\"0.5\"]\n"
+                                   "  source: {sdist: upstream}\n"
+                                   "  python: [cp311, cp312]\n"
+                                   "  platforms: [linux/amd64]\n"
+                                   "- name: armpy312\n"
+                                   "  versions: [\"3.1\"]\n"
+                                   "  source: {sdist: upstream}\n"
+                                   "  python: [cp312]\n"
+                                   "  platforms: [linux/arm64]\n";
 
 typedef struct fixture {
     wf_config *cfg;
@@ -121,7 +120,7 @@ static size_t count(const char *const *v, size_t max)
 
 static wf_plan_request make_req(const req_lists *l)
 {
-    wf_plan_request r = {l->specs, count(l->specs, 8), l->platforms, count(l->platforms, 4),
+    wf_plan_request r = {l->specs,  count(l->specs, 8), l->platforms, count(l->platforms, 4),
                          l->python, count(l->python, 4)};
     return r;
 }
@@ -205,8 +204,8 @@ static void test_expansion(void **state)
     for (size_t i = 0; i < p.n; i++) {
         assert_true(is_hex64(p.jobs[i].build_key));
         char key[65];
-        wf_plan_build_key(p.jobs[i].recipe, p.jobs[i].version, p.jobs[i].python,
-                          p.jobs[i].platform, p.jobs[i].image, key);
+        wf_plan_build_key(p.jobs[i].recipe, p.jobs[i].version, p.jobs[i].python, p.jobs[i].platform,
+                          p.jobs[i].image, key);
         assert_string_equal(key, p.jobs[i].build_key);
         for (size_t k = i + 1; k < p.n; k++)
             assert_string_not_equal(p.jobs[i].build_key, p.jobs[k].build_key);
@@ -318,8 +317,14 @@ static void test_image_lacks_python(void **state)
 {
     fixture *f = *state;
     req_lists l = {{"armpy312"}, {NULL}, {NULL}};
-    const char *want[] = {"builder:arm64", "linux/arm64", "cp312", "(it has: cp311)",
-                          "images.linux/arm64.python", CONF, "armpy312", NULL};
+    const char *want[] = {"builder:arm64",
+                          "linux/arm64",
+                          "cp312",
+                          "(it has: cp311)",
+                          "images.linux/arm64.python",
+                          CONF,
+                          "armpy312",
+                          NULL};
     plan_fails(f, &l, want);
 
     /* A platform without any image is refused too, naming the config file. */
@@ -370,8 +375,8 @@ static void test_filters(void **state)
 }
 
 /* The key of one recipe in `yaml` for (version, python, platform, image). */
-static void key_of(const char *yaml, const char *version, const char *python,
-                   const char *platform, const char *image, char out[65])
+static void key_of(const char *yaml, const char *version, const char *python, const char *platform,
+                   const char *image, char out[65])
 {
     wf_recipe_list *list = recipes_ok(yaml);
     assert_int_equal(list->n, 1);

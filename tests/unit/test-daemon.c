@@ -1,0 +1,816 @@
+/* test-daemon.c - unit tests for daemon/daemon.c and daemon/api.c: an in-process daemon on a
+ * private loop, driven through its Unix socket by a blocking HTTP client on a second thread.
+ *
+ * No worker is configured, so jobs stay queued and nothing touches Docker; the daemon still needs
+ * a Docker client binary to start (wf_docker_detect), and the test skips (exit 77) without one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "daemon/daemon.h"
+#include "daemon/internal.h"
+#include "lib/config.h"
+#include "lib/fsutil.h"
+#include "lib/hash.h"
+#include "lib/log.h"
+#include "lib/wf.h"
+#include "workers/docker.h"
+
+#define MAX_RESP 32
+
+typedef struct resp {
+    int status; /* 0 = no response */
+    char *head; /* status line and headers */
+    char *body;
+    size_t body_len;
+    cJSON *json; /* parsed body when it is JSON, else NULL */
+} resp;
+
+typedef struct fixture fixture;
+typedef void (*client_fn)(fixture *f);
+
+struct fixture {
+    char root[64];
+    char *state_dir;
+    char *recipes_dir;
+    char *sock;
+    uv_loop_t loop;
+    uv_async_t done;
+    wf_daemon *d;
+    int port;    /* the daemon's TCP port, read back after start */
+    char *token; /* the daemon's bearer token (copy) */
+    client_fn client;
+    int shutdowns; /* on_done calls */
+    resp r[MAX_RESP];
+    size_t n;
+};
+
+/* ---- a minimal blocking HTTP/1.1 client, run on its own thread ---- */
+
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int connect_tcp(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void send_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void parse_response(const wf_buf *in, resp *out)
+{
+    if (in->len < 12 || memcmp(in->ptr, "HTTP/1.", 7) != 0)
+        return;
+    int64_t status = 0;
+    if (wf_parse_i64(in->ptr + 9, 3, &status) != 0)
+        return;
+    char *end = strstr(in->ptr, "\r\n\r\n");
+    if (end == NULL)
+        return;
+    out->status = (int)status;
+    out->head = wf_strndup(in->ptr, (size_t)(end - in->ptr) + 2);
+    out->body_len = in->len - (size_t)(end + 4 - in->ptr);
+    out->body = wf_strndup(end + 4, out->body_len);
+    out->json = cJSON_ParseWithLength(out->body, out->body_len);
+}
+
+/* Sends one request (Connection: close) and reads the answer to EOF into the next slot. */
+static resp *request(fixture *f, int via_tcp, const char *method, const char *path,
+                     const char *extra_headers, const char *body)
+{
+    resp *out = &f->r[f->n < MAX_RESP ? f->n++ : MAX_RESP - 1];
+    int fd = via_tcp ? connect_tcp(f->port) : connect_unix(f->sock);
+    if (fd < 0)
+        return out;
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char *req = wf_asprintf("%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s"
+                            "Content-Length: %zu\r\n\r\n%s",
+                            method, path, extra_headers ? extra_headers : "",
+                            body ? strlen(body) : 0, body ? body : "");
+    send_all(fd, req, strlen(req));
+    free(req);
+    wf_buf b = WF_BUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0)
+        wf_buf_add(&b, chunk, (size_t)n);
+    wf_buf_add(&b, "", 0);
+    close(fd);
+    parse_response(&b, out);
+    wf_buf_release(&b);
+    return out;
+}
+
+static resp *get(fixture *f, const char *path)
+{
+    return request(f, 0, "GET", path, NULL, NULL);
+}
+
+static resp *post(fixture *f, const char *path, const char *body)
+{
+    return request(f, 0, "POST", path, "Content-Type: application/json\r\n", body);
+}
+
+static void resp_release(resp *r)
+{
+    free(r->head);
+    free(r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- checks, run on the main thread once the loop has ended ---- */
+
+/* Value of a response header (case-insensitive name), copied into buf; NULL if absent. */
+static const char *header(const resp *r, const char *name, char *buf, size_t size)
+{
+    if (r->head == NULL)
+        return NULL;
+    char *pat = wf_asprintf("\r\n%s:", name);
+    const char *p = strcasestr(r->head, pat);
+    size_t plen = strlen(pat);
+    free(pat);
+    if (p == NULL)
+        return NULL;
+    p += plen;
+    while (*p == ' ')
+        p++;
+    const char *e = strstr(p, "\r\n");
+    size_t n = (size_t)(e - p) < size - 1 ? (size_t)(e - p) : size - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void assert_header(const resp *r, const char *name, const char *want)
+{
+    char buf[256];
+    const char *v = header(r, name, buf, sizeof(buf));
+    if (v == NULL)
+        fail_msg("header '%s' missing in:\n%s", name, r->head ? r->head : "(no response)");
+    assert_string_equal(v, want);
+}
+
+static void assert_status(const resp *r, int status)
+{
+    if (r->status != status)
+        fail_msg("want status %d, got %d: %s", status, r->status, r->body ? r->body : "");
+}
+
+/* The JSON object of a response with the given status. */
+static const cJSON *json_of(const resp *r, int status)
+{
+    assert_status(r, status);
+    if (!cJSON_IsObject(r->json))
+        fail_msg("not a JSON object: %s", r->body ? r->body : "(none)");
+    return r->json;
+}
+
+static const cJSON *member(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL)
+        fail_msg("key '%s' missing", key);
+    return v;
+}
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = member(o, key);
+    if (!cJSON_IsString(v))
+        fail_msg("key '%s' is not a string", key);
+    return v->valuestring;
+}
+
+static int64_t num_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = member(o, key);
+    if (!cJSON_IsNumber(v))
+        fail_msg("key '%s' is not a number", key);
+    return (int64_t)v->valuedouble;
+}
+
+static const cJSON *arr_of(const cJSON *o, const char *key, int n)
+{
+    const cJSON *v = member(o, key);
+    if (!cJSON_IsArray(v))
+        fail_msg("key '%s' is not an array", key);
+    if (n >= 0 && cJSON_GetArraySize(v) != n) {
+        char *text = cJSON_PrintUnformatted(v);
+        fail_msg("'%s' has %d entries, want %d: %s", key, cJSON_GetArraySize(v), n, text);
+    }
+    return v;
+}
+
+/* An error answer: status, {"error": message containing `in_error`, "hint": non-empty}. */
+static void assert_error(const resp *r, int status, const char *in_error)
+{
+    const cJSON *o = json_of(r, status);
+    const char *e = str_of(o, "error");
+    if (in_error != NULL && strstr(e, in_error) == NULL)
+        fail_msg("error '%s' lacks '%s'", e, in_error);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "hint");
+    if (!cJSON_IsString(h) || h->valuestring[0] == '\0')
+        fail_msg("error answer without a hint (docs/API.md: {\"error\", \"hint\"}): %s", r->body);
+}
+
+/* A queued job as the API shows it before any worker exists. */
+static void assert_queued_job(const cJSON *j, const char *version)
+{
+    assert_string_equal(str_of(j, "recipe"), "demo-pkg");
+    assert_string_equal(str_of(j, "version"), version);
+    assert_string_equal(str_of(j, "python"), "cp311");
+    assert_string_equal(str_of(j, "platform"), "linux/amd64");
+    assert_string_equal(str_of(j, "state"), "queued");
+    assert_true(cJSON_IsNull(member(j, "worker")));
+    assert_true(cJSON_IsNull(member(j, "artifact")));
+    assert_true(cJSON_IsNull(member(j, "error")));
+    assert_int_equal(strlen(str_of(j, "build_key")), 64);
+    const char *why = str_of(j, "wait_reason");
+    if (strncmp(why, "no worker for linux/amd64", 25) != 0)
+        fail_msg("unexpected wait_reason '%s'", why);
+}
+
+/* ---- the daemon side ---- */
+
+static const char recipe_yaml[] = "name: Demo_Pkg\n"
+                                  "versions: [\"1.0.0\", \"1.1\"]\n"
+                                  "source: {sdist: upstream}\n"
+                                  "python: [cp311]\n"
+                                  "platforms: [linux/amd64]\n";
+
+static wf_config *make_config(fixture *f)
+{
+    char *yaml = wf_asprintf("state_dir: %s\n"
+                             "listen: {socket: %s, http: \"127.0.0.1:0\"}\n"
+                             "recipes: %s\n"
+                             "docker: \"\"\n"
+                             "log_level: warn\n"
+                             "shutdown_grace: 1\n"
+                             "workers: []\n",
+                             f->state_dir, f->sock, f->recipes_dir);
+    wf_config *c = NULL;
+    wf_diag_list diags = {NULL, 0};
+    char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
+    int rc = wf_config_parse(&c, file, yaml, strlen(yaml), &diags);
+    for (size_t i = 0; i < diags.n; i++) {
+        char *line = wf_diag_format(&diags.items[i]);
+        fprintf(stderr, "%s\n", line);
+        free(line);
+    }
+    wf_diag_list_release(&diags);
+    free(file);
+    free(yaml);
+    assert_int_equal(rc, 0);
+    return c;
+}
+
+static int setup(void **state)
+{
+    fixture *f = wf_calloc(1, sizeof(*f));
+    snprintf(f->root, sizeof(f->root), "/tmp/wf-test-daemon-XXXXXX");
+    if (mkdtemp(f->root) == NULL)
+        return -1;
+    f->state_dir = wf_asprintf("%s/state", f->root);
+    f->recipes_dir = wf_asprintf("%s/recipes", f->root);
+    f->sock = wf_asprintf("%s/api.sock", f->root);
+    if (wf_fs_mkdirs(f->recipes_dir, 0755) != 0)
+        return -1;
+    char *rp = wf_asprintf("%s/demo.yaml", f->recipes_dir);
+    int rc = wf_fs_write_atomic(rp, recipe_yaml, strlen(recipe_yaml), 0644);
+    free(rp);
+    if (rc != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static void clear_responses(fixture *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        resp_release(&f->r[i]);
+    f->n = 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    clear_responses(f);
+    int rc = wf_fs_remove_tree(f->root);
+    free(f->state_dir);
+    free(f->recipes_dir);
+    free(f->sock);
+    free(f->token);
+    free(f);
+    return rc;
+}
+
+/* The client is done: drain the daemon from the loop thread, as SIGTERM would. */
+static void on_done(uv_async_t *a)
+{
+    fixture *f = a->data;
+    uv_close((uv_handle_t *)a, NULL);
+    f->shutdowns++;
+    wf_daemon_shutdown(f->d);
+}
+
+static void *client_main(void *arg)
+{
+    fixture *f = arg;
+    f->client(f);
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+static void walk_cb(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "left open: handle type %s (closing %d)\n", uv_handle_type_name(handle->type),
+            uv_is_closing(handle));
+}
+
+/* Starts a daemon on the fixture's state dir, runs `client` on a thread against it, shuts the
+ * daemon down from the loop when the client is done, and checks the loop closes cleanly. */
+static void run_daemon(fixture *f, client_fn client)
+{
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    wf_config *cfg = make_config(f);
+    char *err = NULL;
+    int rc = wf_daemon_new(&f->d, &f->loop, cfg, &err);
+    cfg = NULL;
+    if (rc != 0)
+        fail_msg("wf_daemon_new: %s", err ? err : wf_strerror(rc));
+    rc = wf_daemon_start(f->d, &err);
+    if (rc != 0)
+        fail_msg("wf_daemon_start: %s", err ? err : wf_strerror(rc));
+    f->port = wf_httpd_tcp_port(f->d->httpd);
+    assert_true(f->port > 0);
+    free(f->token);
+    f->token = wf_strdup(f->d->token);
+
+    f->client = client;
+    f->shutdowns = 0;
+    assert_int_equal(uv_async_init(&f->loop, &f->done, on_done), 0);
+    f->done.data = f;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, client_main, f), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    assert_int_equal(f->shutdowns, 1);
+    wf_daemon_free(f->d);
+    f->d = NULL;
+    int lc = uv_loop_close(&f->loop);
+    if (lc != 0)
+        uv_walk(&f->loop, walk_cb, NULL);
+    assert_int_equal(lc, 0);
+    /* The socket file is gone once the daemon stopped. */
+    assert_int_not_equal(access(f->sock, F_OK), 0);
+}
+
+/* ---- scenario 1: the API on a daemon without workers ---- */
+
+enum {
+    R_STATUS0,
+    R_BUILD,
+    R_JOBS,
+    R_JOBS_LIMIT,
+    R_JOB,
+    R_LOG,
+    R_REQUEST,
+    R_WORKERS,
+    R_RECIPES,
+    R_BUILD_AGAIN,
+    R_CANCEL,
+    R_CANCEL_AGAIN,
+    R_BUILD_AFTER_CANCEL,
+    R_STATUS1,
+    R_UNKNOWN_RECIPE,
+    R_UNKNOWN_VERSION,
+    R_BAD_JSON,
+    R_BAD_SPECS,
+    R_NO_JOB,
+    R_NO_JOB_LOG,
+    R_NO_REQUEST,
+    R_BAD_STATE,
+    R_NO_ENDPOINT,
+    R_TCP_NO_TOKEN,
+    R_TCP_TOKEN,
+    R_COUNT
+};
+
+static void client_api(fixture *f)
+{
+    char path[128];
+    get(f, "/api/v1/status");
+    resp *b = post(f, "/api/v1/builds",
+                   "{\"specs\": [\"demo-pkg\"], \"trigger\": \"test\", \"user\": \"alice\"}");
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(b->json, "request");
+    int64_t request_id = cJSON_IsNumber(rid) ? (int64_t)rid->valuedouble : 999999;
+    resp *jobs = get(f, "/api/v1/jobs");
+    /* The oldest job (the last in the newest-first list) is 1.0.0's. */
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(jobs->json, "jobs");
+    const cJSON *last = cJSON_GetArrayItem(arr, cJSON_GetArraySize(arr) - 1);
+    const cJSON *lid = cJSON_GetObjectItemCaseSensitive(last, "id");
+    int64_t job = cJSON_IsNumber(lid) ? (int64_t)lid->valuedouble : 999999;
+    get(f, "/api/v1/jobs?state=queued&limit=1");
+    snprintf(path, sizeof(path), "/api/v1/jobs/%lld", (long long)job);
+    get(f, path);
+    snprintf(path, sizeof(path), "/api/v1/jobs/%lld/log", (long long)job);
+    get(f, path);
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld", (long long)request_id);
+    get(f, path);
+    get(f, "/api/v1/workers");
+    get(f, "/api/v1/recipes");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"], \"trigger\": \"test\"}");
+    snprintf(path, sizeof(path), "/api/v1/jobs/%lld/cancel", (long long)job);
+    post(f, path, NULL);
+    post(f, path, NULL);
+    post(f, "/api/v1/builds", "{\"specs\": [\"Demo.Pkg==1.0\"]}");
+    get(f, "/api/v1/status");
+    post(f, "/api/v1/builds", "{\"specs\": [\"no-such-recipe\"]}");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg==9.9\"]}");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"");
+    post(f, "/api/v1/builds", "{\"specs\": \"demo-pkg\"}");
+    get(f, "/api/v1/jobs/987654");
+    get(f, "/api/v1/jobs/987654/log");
+    get(f, "/api/v1/requests/987654");
+    get(f, "/api/v1/jobs?state=exploded");
+    get(f, "/api/v1/nothing-here");
+    request(f, 1, "GET", "/api/v1/status", NULL, NULL);
+    char *auth = wf_asprintf("Authorization: Bearer %s\r\n", f->token);
+    request(f, 1, "GET", "/api/v1/status", auth, NULL);
+    free(auth);
+}
+
+static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
+{
+    const cJSON *o = json_of(&f->r[R_STATUS0], 200);
+    assert_string_equal(str_of(o, "version"), WF_VERSION);
+    assert_int_equal(num_of(o, "workers"), 0);
+    assert_int_equal(num_of(member(o, "jobs"), "queued"), 0);
+    assert_int_equal(num_of(member(o, "jobs"), "running"), 0);
+
+    /* POST /builds: one job per version, all queued, nothing skipped. */
+    o = json_of(&f->r[R_BUILD], 201);
+    int64_t request_id = num_of(o, "request");
+    assert_true(request_id > 0);
+    const cJSON *jobs = arr_of(o, "jobs", 2);
+    arr_of(o, "skipped", 0);
+    const cJSON *j;
+    int seen_100 = 0, seen_11 = 0;
+    cJSON_ArrayForEach(j, jobs)
+    {
+        const char *v = str_of(j, "version");
+        seen_100 += strcmp(v, "1.0.0") == 0;
+        seen_11 += strcmp(v, "1.1") == 0;
+        assert_queued_job(j, v);
+        assert_int_equal(num_of(j, "request"), request_id);
+        assert_false(cJSON_IsTrue(member(j, "forced")));
+    }
+    assert_int_equal(seen_100, 1);
+    assert_int_equal(seen_11, 1);
+
+    /* GET /jobs: newest first; the oldest is 1.0.0's (versions are planned in recipe order). */
+    o = json_of(&f->r[R_JOBS], 200);
+    jobs = arr_of(o, "jobs", 2);
+    const cJSON *newest = cJSON_GetArrayItem(jobs, 0), *oldest = cJSON_GetArrayItem(jobs, 1);
+    assert_true(num_of(newest, "id") > num_of(oldest, "id"));
+    assert_queued_job(oldest, "1.0.0");
+    int64_t job = num_of(oldest, "id");
+    o = json_of(&f->r[R_JOBS_LIMIT], 200);
+    arr_of(o, "jobs", 1);
+
+    /* GET /jobs/ID: the job plus its (no) attempts. */
+    o = json_of(&f->r[R_JOB], 200);
+    assert_int_equal(num_of(o, "id"), job);
+    assert_queued_job(o, "1.0.0");
+    /* "attempts" is checked in test_api_job_attempts. */
+
+    /* GET /jobs/ID/log: nothing logged yet, but the headers are there. */
+    const resp *r = &f->r[R_LOG];
+    assert_status(r, 200);
+    assert_int_equal(r->body_len, 0);
+    assert_header(r, "X-Wheelfarm-Job-State", "queued");
+    assert_header(r, "X-Wheelfarm-Log-Size", "0");
+    char ct[128];
+    assert_non_null(header(r, "Content-Type", ct, sizeof(ct)));
+    assert_non_null(strstr(ct, "text/plain"));
+
+    /* GET /requests/ID. */
+    o = json_of(&f->r[R_REQUEST], 200);
+    assert_int_equal(num_of(o, "id"), request_id);
+    assert_string_equal(str_of(o, "trigger"), "test");
+    assert_string_equal(str_of(o, "user"), "alice");
+    assert_true(num_of(o, "created_at") > 0);
+    arr_of(o, "jobs", 2);
+
+    o = json_of(&f->r[R_WORKERS], 200);
+    arr_of(o, "workers", 0);
+
+    o = json_of(&f->r[R_RECIPES], 200);
+    const cJSON *recipes = arr_of(o, "recipes", 1);
+    const cJSON *rec = cJSON_GetArrayItem(recipes, 0);
+    assert_string_equal(str_of(rec, "name"), "Demo_Pkg");
+    assert_string_equal(str_of(rec, "source"), "sdist");
+    const cJSON *versions = arr_of(rec, "versions", 2);
+    assert_string_equal(cJSON_GetArrayItem(versions, 0)->valuestring, "1.0.0");
+    assert_string_equal(cJSON_GetArrayItem(arr_of(rec, "platforms", 1), 0)->valuestring,
+                        "linux/amd64");
+    assert_non_null(strstr(str_of(rec, "file"), "demo.yaml"));
+    assert_int_equal(num_of(rec, "line"), 1);
+    arr_of(o, "errors", 0);
+    *job_out = job;
+    *request_out = request_id;
+}
+
+static void check_api_requeue_and_cancel(fixture *f, int64_t job)
+{
+    /* The same request again: nothing new, both keys already have a queued job. */
+    const cJSON *o = json_of(&f->r[R_BUILD_AGAIN], 201);
+    arr_of(o, "jobs", 0);
+    const cJSON *skipped = arr_of(o, "skipped", 2);
+    const cJSON *s;
+    cJSON_ArrayForEach(s, skipped)
+    {
+        assert_string_equal(str_of(s, "recipe"), "demo-pkg");
+        assert_string_equal(str_of(s, "python"), "cp311");
+        assert_string_equal(str_of(s, "platform"), "linux/amd64");
+        assert_string_equal(str_of(s, "reason"), "already queued or running");
+        assert_true(num_of(s, "job") > 0);
+    }
+
+    /* Cancelling a queued job ends it at once; cancelling again changes nothing. */
+    o = json_of(&f->r[R_CANCEL], 200);
+    assert_int_equal(num_of(o, "id"), job);
+    assert_string_equal(str_of(o, "state"), "cancelled");
+    assert_true(cJSON_IsNull(member(o, "wait_reason")));
+    assert_true(num_of(o, "finished_at") > 0);
+    o = json_of(&f->r[R_CANCEL_AGAIN], 200);
+    assert_string_equal(str_of(o, "state"), "cancelled");
+
+    /* A cancelled job no longer blocks its key: 1.0 (== 1.0.0) is queued again. */
+    o = json_of(&f->r[R_BUILD_AFTER_CANCEL], 201);
+    const cJSON *jobs = arr_of(o, "jobs", 1);
+    assert_queued_job(cJSON_GetArrayItem(jobs, 0), "1.0.0");
+    assert_true(num_of(cJSON_GetArrayItem(jobs, 0), "id") > job);
+    arr_of(o, "skipped", 0);
+
+    o = json_of(&f->r[R_STATUS1], 200);
+    assert_int_equal(num_of(member(o, "jobs"), "queued"), 2);
+    assert_int_equal(num_of(member(o, "jobs"), "running"), 0);
+}
+
+static void check_api_errors(fixture *f)
+{
+    assert_error(&f->r[R_BAD_JSON], 400, "not a JSON object");
+    assert_error(&f->r[R_BAD_SPECS], 400, "lists of strings");
+    assert_error(&f->r[R_NO_JOB], 404, "no such job");
+    assert_error(&f->r[R_NO_JOB_LOG], 404, "no such job");
+    json_of(&f->r[R_NO_REQUEST], 404);
+    assert_error(&f->r[R_BAD_STATE], 400, "unknown job state");
+    assert_error(&f->r[R_NO_ENDPOINT], 404, "no such endpoint");
+    /* Over TCP the API needs the token. */
+    assert_status(&f->r[R_TCP_NO_TOKEN], 401);
+    json_of(&f->r[R_TCP_TOKEN], 200);
+    /* Unknown recipe and version: 400, the message names them (and says how to fix it). */
+    const cJSON *o = json_of(&f->r[R_UNKNOWN_RECIPE], 400);
+    assert_non_null(strstr(str_of(o, "error"), "'no-such-recipe'"));
+    o = json_of(&f->r[R_UNKNOWN_VERSION], 400);
+    assert_non_null(strstr(str_of(o, "error"), "'9.9'"));
+}
+
+static void test_api(void **state)
+{
+    fixture *f = *state;
+    run_daemon(f, client_api);
+    assert_int_equal(f->n, R_COUNT);
+    int64_t job = 0, request_id = 0;
+    check_api_basics(f, &job, &request_id);
+    check_api_requeue_and_cancel(f, job);
+    check_api_errors(f);
+}
+
+/* docs/API.md: errors are {"error", "hint"} with a 4xx/5xx status. Lists every answer that
+ * breaks this (the planner's 400s, the missing request's 404, ...). */
+static void test_api_errors_have_hints(void **state)
+{
+    fixture *f = *state;
+    run_daemon(f, client_api);
+    assert_int_equal(f->n, R_COUNT);
+    static const struct {
+        int slot;
+        const char *what;
+    } errs[] = {
+        {R_UNKNOWN_RECIPE, "POST /builds with an unknown recipe"},
+        {R_UNKNOWN_VERSION, "POST /builds with an unknown version"},
+        {R_BAD_JSON, "POST /builds with bad JSON"},
+        {R_BAD_SPECS, "POST /builds with specs not a list"},
+        {R_NO_JOB, "GET /jobs/ID of a missing job"},
+        {R_NO_JOB_LOG, "GET /jobs/ID/log of a missing job"},
+        {R_NO_REQUEST, "GET /requests/ID of a missing request"},
+        {R_BAD_STATE, "GET /jobs?state=exploded"},
+        {R_NO_ENDPOINT, "GET of an unknown path"},
+        {R_TCP_NO_TOKEN, "GET /status over TCP without a token"},
+    };
+    wf_buf bad = WF_BUF_INIT;
+    for (size_t i = 0; i < WF_ARRAY_SIZE(errs); i++) {
+        const resp *r = &f->r[errs[i].slot];
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(r->json, "error");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(r->json, "hint");
+        if (r->status < 400 || !cJSON_IsString(e) || !cJSON_IsString(h) || h->valuestring[0] == 0)
+            wf_buf_addf(&bad, "  %s: %d %s\n", errs[i].what, r->status,
+                        r->body ? r->body : "(no body)");
+    }
+    if (bad.len > 0) {
+        /* Print, free, then fail: cmocka's failure does not return. */
+        fprintf(stderr, "error answers without {\"error\", \"hint\"}:\n%s", bad.ptr);
+        wf_buf_release(&bad);
+        fail();
+    }
+}
+
+/* GET /jobs/ID: "attempts" is the list of attempts (docs/API.md, and what `wheelfarm job ID`
+ * renders). It must be the only "attempts" key: a job object also carrying an attempt count under
+ * the same name is a duplicate key, and cJSON (the CLI) reads the first one. */
+static void test_api_job_attempts(void **state)
+{
+    fixture *f = *state;
+    run_daemon(f, client_api);
+    assert_int_equal(f->n, R_COUNT);
+    const resp *r = &f->r[R_JOB];
+    assert_status(r, 200);
+    const char *first = strstr(r->body, "\"attempts\"");
+    assert_non_null(first);
+    if (strstr(first + 1, "\"attempts\"") != NULL)
+        fail_msg("duplicate \"attempts\" key in GET /api/v1/jobs/ID: %s", r->body);
+    arr_of(json_of(r, 200), "attempts", 0);
+}
+
+/* ---- scenario 2: a restart on the same state dir keeps the jobs ---- */
+
+static void client_first_life(fixture *f)
+{
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"], \"user\": \"bob\"}");
+    post(f, "/api/v1/jobs/1/cancel", NULL);
+}
+
+static void client_second_life(fixture *f)
+{
+    get(f, "/api/v1/jobs");
+    get(f, "/api/v1/status");
+    get(f, "/api/v1/requests/1");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\", \"demo-pkg==1.0.0\"]}");
+    char *auth = wf_asprintf("Authorization: Bearer %s\r\n", f->token);
+    request(f, 1, "GET", "/api/v1/status", auth, NULL);
+    free(auth);
+}
+
+static void test_restart_keeps_jobs(void **state)
+{
+    fixture *f = *state;
+    run_daemon(f, client_first_life);
+    assert_int_equal(f->n, 2);
+    const cJSON *o = json_of(&f->r[0], 201);
+    arr_of(o, "jobs", 2);
+    o = json_of(&f->r[1], 200);
+    assert_int_equal(num_of(o, "id"), 1);
+    assert_string_equal(str_of(o, "state"), "cancelled");
+    char *token = wf_strdup(f->token);
+    clear_responses(f);
+
+    run_daemon(f, client_second_life);
+    assert_int_equal(f->n, 5);
+    /* The token file made on the first start is reused. */
+    assert_string_equal(f->token, token);
+    free(token);
+    o = json_of(&f->r[0], 200);
+    const cJSON *jobs = arr_of(o, "jobs", 2);
+    const cJSON *newest = cJSON_GetArrayItem(jobs, 0), *oldest = cJSON_GetArrayItem(jobs, 1);
+    assert_int_equal(num_of(oldest, "id"), 1);
+    assert_string_equal(str_of(oldest, "state"), "cancelled");
+    assert_int_equal(num_of(newest, "id"), 2);
+    assert_queued_job(newest, "1.1");
+    o = json_of(&f->r[1], 200);
+    assert_int_equal(num_of(member(o, "jobs"), "queued"), 1);
+    o = json_of(&f->r[2], 200);
+    assert_string_equal(str_of(o, "user"), "bob");
+    arr_of(o, "jobs", 2);
+    /* The queued job from before the restart still blocks its key; the cancelled one does not,
+     * and 1.0.0 named twice in one request is queued once. */
+    o = json_of(&f->r[3], 201);
+    const cJSON *fresh = arr_of(o, "jobs", 1);
+    assert_queued_job(cJSON_GetArrayItem(fresh, 0), "1.0.0");
+    int64_t fresh_id = num_of(cJSON_GetArrayItem(fresh, 0), "id");
+    assert_int_equal(fresh_id, 3);
+    const cJSON *skipped = arr_of(o, "skipped", 2);
+    const cJSON *s0 = cJSON_GetArrayItem(skipped, 0), *s1 = cJSON_GetArrayItem(skipped, 1);
+    assert_string_equal(str_of(s0, "version"), "1.1");
+    assert_string_equal(str_of(s0, "reason"), "already queued or running");
+    assert_int_equal(num_of(s0, "job"), 2);
+    assert_string_equal(str_of(s1, "version"), "1.0.0");
+    assert_string_equal(str_of(s1, "reason"), "already queued or running");
+    assert_int_equal(num_of(s1, "job"), fresh_id);
+    json_of(&f->r[4], 200);
+}
+
+/* A daemon that never started frees cleanly, and a second one on the same socket while the
+ * first listens is refused with a message naming the socket. The second runs on its own loop:
+ * wf_daemon_free() runs the loop until it is empty, so it must not share it with a live daemon. */
+static void test_new_free_and_busy_socket(void **state)
+{
+    fixture *f = *state;
+    uv_loop_t loop, loop2;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    wf_daemon *d = NULL;
+    char *err = NULL;
+    assert_int_equal(wf_daemon_new(&d, &loop, make_config(f), &err), 0);
+    wf_daemon_free(d);
+    assert_int_equal(uv_loop_close(&loop), 0);
+
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(uv_loop_init(&loop2), 0);
+    wf_daemon *a = NULL, *b = NULL;
+    assert_int_equal(wf_daemon_new(&a, &loop, make_config(f), &err), 0);
+    assert_int_equal(wf_daemon_start(a, &err), 0);
+    assert_int_equal(wf_daemon_new(&b, &loop2, make_config(f), &err), 0);
+    int rc = wf_daemon_start(b, &err);
+    assert_int_equal(rc, UV_EADDRINUSE);
+    assert_non_null(err);
+    if (strstr(err, f->sock) == NULL || strstr(err, "another wheelfarmd") == NULL)
+        fail_msg("unexpected message: %s", err);
+    free(err);
+    wf_daemon_free(b);
+    assert_int_equal(uv_loop_close(&loop2), 0);
+    /* The failed start did not take the first daemon's socket away. */
+    assert_int_equal(access(f->sock, F_OK), 0);
+    wf_daemon_shutdown(a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    wf_daemon_free(a);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+int main(void)
+{
+    if (wf_hash_init() != 0)
+        return 1;
+    wf_docker_client dc;
+    char *why = NULL;
+    if (wf_docker_detect(&dc, "", &why) != 0) {
+        printf("SKIP: test-daemon needs a docker client binary: %s\n", why ? why : "not found");
+        free(why);
+        return 77;
+    }
+    wf_docker_client_release(&dc);
+    /* Keep the suite quiet: the daemon logs its progress at info. */
+    wf_log_set_level(WF_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_errors_have_hints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_job_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_keeps_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_free_and_busy_socket, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
