@@ -75,7 +75,8 @@ int wf__run_in_flight(wf_daemon *d, int64_t job_id);
 /* Last log line of a job in flight (borrowed), or NULL. */
 const char *wf__run_last_line(wf_daemon *d, int64_t job_id);
 
-/* publish.c: regenerate a project's index page and the root page from the store. */
+/* publish.c: regenerate a project's index page and the root page from the store;
+ * publish_all (at start) also removes files under files/ that no artifact row owns. */
 int wf__publish_project(wf_daemon *d, const char *project);
 int wf__publish_all(wf_daemon *d);
 

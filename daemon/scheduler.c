@@ -9,9 +9,6 @@
 #include "daemon/internal.h"
 #include "lib/log.h"
 
-/* How many queued jobs one pass looks at; the rest wait for the next pass. */
-#define SCHED_WINDOW 512
-
 static int worker_serves(const wf_worker *w, const char *platform)
 {
     for (size_t i = 0; i < w->cfg->n_platforms; i++)
@@ -59,24 +56,56 @@ char *wf__sched_wait_reason(wf_daemon *d, const char *platform)
     return NULL;
 }
 
-void wf__sched_run(wf_daemon *d)
+/* Free slots over every worker serving the platform. */
+static unsigned free_slots(wf_daemon *d, const char *platform)
 {
-    if (d->state != WF_DAEMON_RUNNING)
+    unsigned n = 0;
+    for (size_t i = 0; i < d->n_workers; i++) {
+        const wf_worker *w = &d->workers[i];
+        if (worker_serves(w, platform) && w->busy < w->cfg->slots)
+            n += w->cfg->slots - w->busy;
+    }
+    return n;
+}
+
+/* Starts the oldest queued jobs of one platform on its free slots. Asking per platform keeps
+ * jobs that wait for a busy or missing platform from blocking every other platform. */
+static void sched_platform(wf_daemon *d, const char *platform)
+{
+    unsigned slots = free_slots(d, platform);
+    if (slots == 0)
         return;
     wf_job_row *jobs = NULL;
     size_t n = 0;
-    if (wf_store_jobs_queued(d->store, SCHED_WINDOW, &jobs, &n) != 0)
+    if (wf_store_jobs_queued_platform(d->store, platform, (int)slots, &jobs, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
         wf_worker *w = pick_worker(d, jobs[i].platform);
         if (w == NULL)
-            continue;
+            break;
         int rc = wf__run_start(d, &jobs[i], w);
         if (rc != 0)
             wf_log_error("job %lld: cannot start on worker '%s': %s", (long long)jobs[i].id,
                          w->cfg->name, wf_strerror(rc));
     }
     wf_job_rows_free(jobs, n);
+}
+
+void wf__sched_run(wf_daemon *d)
+{
+    if (d->state != WF_DAEMON_RUNNING)
+        return;
+    for (size_t i = 0; i < d->n_workers; i++) {
+        const wf_worker_config *c = d->workers[i].cfg;
+        for (size_t p = 0; p < c->n_platforms; p++) {
+            /* Each platform once, at the first worker that serves it. */
+            int seen = 0;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = worker_serves(&d->workers[j], c->platforms[p]);
+            if (!seen)
+                sched_platform(d, c->platforms[p]);
+        }
+    }
 }
 
 static void on_kick(uv_timer_t *t)

@@ -64,7 +64,13 @@ good=$(sed -n 's/.*sha256: \([0-9a-f]\{64\}\).*/\1/p' "$T/recipes/fixture-ext.ya
 bad=0000000000000000000000000000000000000000000000000000000000000000
 sed -e "s/$good/$bad/" -e 's/name: fixture-ext/name: fixture-bad/' "$T/recipes/fixture-ext.yaml" >"$T/recipes/fixture-bad.yaml"
 stop_daemon
+# A wheel left in the store without its row (a crash between the two) is swept at start.
+orphan=$T/var/index/files/fixture-ext/fixture_ext-1.0.0-cp311-cp311-linux_x86_64.whl
+echo junk >"$orphan"
 start_daemon "$T/wf.yaml"
+[ ! -e "$orphan" ] || fail "an orphan wheel in the store survived the start"
+[ -e "$T/var/index/files/fixture-ext/$whl" ] || fail "the sweep removed a published wheel"
+ok "a file no artifact row owns is removed at start; published wheels stay"
 rc=0
 "$WF" build fixture-bad --wait >/dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "a failed build exited $rc, not 1"
@@ -76,4 +82,4 @@ esac
 
 stop_daemon
 ok "SIGTERM: the daemon drained and closed its loop cleanly"
-echo "1..10"
+echo "1..11"
