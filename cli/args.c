@@ -87,6 +87,12 @@ static const struct cmd_def cmd_defs[] = {
     {"recipes", WF_CLI_CMD_RECIPES, OPT_JSON, 0, 0, false,
      "usage: wheelfarm recipes [--json]\n\n"
      "Lists the daemon's recipes, then the errors in its recipe files (exit status 1 if any).\n"},
+    {"sources", WF_CLI_CMD_SOURCES, OPT_JSON, 2, SIZE_MAX, false,
+     "usage: wheelfarm sources add FILE... [--json]\n\n"
+     "Stores local files in the daemon's source cache by sha256, so a recipe source or native\n"
+     "tarball with that sha256 needs no download (seed it offline: scripts/seed-sources).\n"
+     "Works over the Unix socket only: the daemon reads the files itself, on its own host.\n"
+     "Prints 'SHA256  SIZE  PATH' per file; exit status 1 if any file could not be stored.\n"},
     {"check", WF_CLI_CMD_CHECK, 0, 1, SIZE_MAX, false,
      "usage: wheelfarm check PATH...\n\n"
      "Validates recipe files or directories offline, without the daemon. Prints every problem\n"
@@ -104,6 +110,7 @@ static const char overview[] =
     "  cancel JOB      cancel a job\n"
     "  workers         list workers\n"
     "  recipes         list the daemon's recipes and recipe errors\n"
+    "  sources add FILE...  store source archives in the daemon's cache\n"
     "  check PATH...   validate recipe files offline\n" GLOBAL_USAGE
     "\nExit status: 0 ok, 1 a build failed (or check found errors), 2 usage or configuration\n"
     "error, 3 daemon unreachable.\n";
@@ -262,8 +269,10 @@ static int validate(wf_cli_args *a, const struct cmd_def *d, unsigned seen, char
     }
     if (a->n_positional < d->min_pos) {
         *err = wf_asprintf("'%s' needs %s", d->name,
-                           d->job_arg ? "a JOB id"
-                                      : (d->cmd == WF_CLI_CMD_BUILD ? "a SPEC" : "a PATH"));
+                           d->job_arg                     ? "a JOB id"
+                           : d->cmd == WF_CLI_CMD_BUILD   ? "a SPEC"
+                           : d->cmd == WF_CLI_CMD_SOURCES ? "'add' and a FILE"
+                                                          : "a PATH");
         return WF_EINVAL;
     }
     if (a->n_positional > d->max_pos) {
@@ -274,6 +283,11 @@ static int validate(wf_cli_args *a, const struct cmd_def *d, unsigned seen, char
         return parse_job_id(a->positional[0], &a->job_id, err);
     if (d->cmd == WF_CLI_CMD_HELP && a->n_positional == 1 && find_cmd(a->positional[0]) == NULL) {
         *err = wf_asprintf("unknown command '%s'", a->positional[0]);
+        return WF_EINVAL;
+    }
+    if (d->cmd == WF_CLI_CMD_SOURCES && strcmp(a->positional[0], "add") != 0) {
+        *err = wf_asprintf("unknown 'sources' subcommand '%s' (use: sources add FILE...)",
+                           a->positional[0]);
         return WF_EINVAL;
     }
     for (size_t i = 0; d->cmd == WF_CLI_CMD_BUILD && i < a->n_positional; i++) {

@@ -28,6 +28,7 @@ typedef enum {
     WF_CLI_CMD_CANCEL,
     WF_CLI_CMD_WORKERS,
     WF_CLI_CMD_RECIPES,
+    WF_CLI_CMD_SOURCES,
     WF_CLI_CMD_CHECK,
 } wf_cli_command;
 
@@ -35,7 +36,8 @@ typedef enum {
  * arrays themselves are owned and freed by wf_cli_args_release(). */
 typedef struct wf_cli_args {
     wf_cli_command command;
-    const char **positional; /* build: SPECs; check: PATHs; help: the COMMAND */
+    const char **positional; /* build: SPECs; check: PATHs; help: the COMMAND;
+                                sources: "add" then FILEs */
     size_t n_positional;
     const char **platforms; /* build --platform, in order */
     size_t n_platforms;

@@ -19,6 +19,10 @@ int wf_cli_cmd_cancel(wf_cli_client *c, const wf_cli_args *a);
 /* workers [--json], recipes [--json] */
 int wf_cli_cmd_workers(wf_cli_client *c, const wf_cli_args *a);
 int wf_cli_cmd_recipes(wf_cli_client *c, const wf_cli_args *a);
+/* sources add FILE... [--json]: asks the daemon (over its Unix socket) to copy each file into
+ * its sha256 source cache; prints "SHA256  SIZE  PATH" per file. Exit 1 if a file failed,
+ * 2 when a FILE does not exist (nothing is sent) or the daemon refused (403 over TCP). */
+int wf_cli_cmd_sources(wf_cli_client *c, const wf_cli_args *a);
 /* check PATH...: offline, needs no daemon. */
 int wf_cli_cmd_check(const wf_cli_args *a);
 

@@ -20,6 +20,7 @@ static command_fn remote_command(wf_cli_command cmd)
     case WF_CLI_CMD_CANCEL: return wf_cli_cmd_cancel;
     case WF_CLI_CMD_WORKERS: return wf_cli_cmd_workers;
     case WF_CLI_CMD_RECIPES: return wf_cli_cmd_recipes;
+    case WF_CLI_CMD_SOURCES: return wf_cli_cmd_sources;
     default: return NULL;
     }
 }

@@ -500,6 +500,8 @@ char *wf_cli_render_job(const cJSON *job, int64_t now)
     add_field(&b, "artifact:", jstr(art, "filename"));
     if (cJSON_IsObject(art)) {
         snprintf(num, sizeof(num), "%" PRId64 " bytes", jint(art, "size", 0));
+        /* The platform tag auditwheel settled on (manylinux_2_X_<arch>), as recorded. */
+        add_field(&b, "  platform:", jstr(art, "platform_tag"));
         add_field(&b, "  sha256:", jstr(art, "sha256"));
         add_field(&b, "  size:", num);
         add_field(&b, "  url:", jstr(art, "url"));

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/api_sources.h"
 #include "daemon/internal.h"
 #include "daemon/planner.h"
 #include "lib/log.h"
@@ -543,6 +544,8 @@ void wf__api_handle(const wf_http_request *req, wf_http_response *res, void *ctx
         api_workers(d, res);
     else if (is(req, "GET", "/api/v1/recipes"))
         api_recipes(d, res);
+    else if (is(req, "POST", "/api/v1/sources"))
+        wf__api_sources_add(d, req, res);
     else if (method_is(req, "GET") && path_id(req, "/api/v1/requests/", &id, &rest, &rest_len) &&
              rest_len == 0)
         api_request(d, id, res);

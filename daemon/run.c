@@ -536,6 +536,7 @@ static void render_work(uv_work_t *req)
     o.dir = ctx_dir;
     o.template_path = d->template_path;
     o.image = img->image;
+    o.runtime_image = img->runtime;
     o.python = r->python;
     o.source_path = r->source_path;
     o.project = r->project;

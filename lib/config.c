@@ -19,9 +19,13 @@ const char wf_config_defaults[] =
     "docker: \"\"\n"
     "log_level: info\n"
     "shutdown_grace: 30\n"
+    "# builder images, the runtime images tests run in, and the interpreters both have\n"
+    "# (scripts/bootstrap-images builds them; see dockerfiles/README.md)\n"
     "images:\n"
-    "  linux/amd64: {image: \"wheelfarm/builder:bookworm-amd64\", python: [cp311]}\n"
-    "  linux/arm64: {image: \"wheelfarm/builder:bookworm-arm64\", python: [cp311]}\n"
+    "  linux/amd64: {image: \"wheelfarm/builder:bookworm-amd64\",\n"
+    "                runtime: \"wheelfarm/runtime:bookworm-amd64\", python: [cp311, cp313]}\n"
+    "  linux/arm64: {image: \"wheelfarm/builder:bookworm-arm64\",\n"
+    "                runtime: \"wheelfarm/runtime:bookworm-arm64\", python: [cp311]}\n"
     "workers:\n"
     "  - {name: local, driver: docker, endpoint: \"unix:///var/run/docker.sock\",\n"
     "     platforms: [linux/amd64], slots: 2, emulated: false}\n";
@@ -34,7 +38,7 @@ static const char *const config_keys[] = {
     "images",         "workers", NULL,
 };
 static const char *const listen_keys[] = {"socket", "http", NULL};
-static const char *const image_keys[] = {"image", "python", NULL};
+static const char *const image_keys[] = {"image", "runtime", "python", NULL};
 static const char *const worker_keys[] = {
     "name", "driver", "endpoint", "builder", "platforms", "slots", "emulated", NULL,
 };
@@ -74,6 +78,7 @@ void wf_config_free(wf_config *c)
     for (size_t i = 0; i < c->n_images; i++) {
         free(c->images[i].platform);
         free(c->images[i].image);
+        free(c->images[i].runtime);
         wf_yamldoc_strings_free(c->images[i].python, c->images[i].n_python);
     }
     free(c->images);
@@ -193,6 +198,13 @@ static void read_image_mapping(loader *l, wf_image_config *img, const wf_yamldoc
     wf_yamldoc_check_keys(&l->ctx, m, image_keys);
     if ((v = wf_yamldoc_require(&l->ctx, m, "image")) != NULL)
         wf_yamldoc_read_string(&l->ctx, &img->image, v, "image");
+    if ((v = wf_yamldoc_get(m, "runtime")) != NULL &&
+        wf_yamldoc_read_string(&l->ctx, &img->runtime, v, "runtime") == 0 &&
+        img->runtime[0] == '\0')
+        wf_yamldoc_error(&l->ctx, v,
+                         "'%s': the runtime image name must not be empty (leave the "
+                         "key out to test in the builder image)",
+                         img->platform);
     if ((v = wf_yamldoc_get(m, "python")) != NULL)
         wf_yamldoc_read_set(&l->ctx, &img->python, &img->n_python, v, "python", "python tag",
                             wf_recipe_python_valid, WF_RECIPE_PYTHON_HINT);
@@ -210,9 +222,10 @@ static void read_image(loader *l, wf_image_config *img, const wf_yamldoc_pair *p
     else if (v->kind == WF_YAMLDOC_SCALAR && !wf_yamldoc_is_null(v))
         img->image = wf_strdup(v->value);
     else
-        wf_yamldoc_error(&l->ctx, v,
-                         "'%s': expected an image name or a mapping {image, python}, got %s",
-                         img->platform, wf_yamldoc_describe(v));
+        wf_yamldoc_error(
+            &l->ctx, v,
+            "'%s': expected an image name or a mapping {image, runtime, python}, got %s",
+            img->platform, wf_yamldoc_describe(v));
     if (img->image != NULL && img->image[0] == '\0')
         wf_yamldoc_error(&l->ctx, v, "'%s': the image name must not be empty", img->platform);
     if (img->python == NULL) {

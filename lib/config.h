@@ -1,15 +1,16 @@
 /* config.h - the daemon's configuration file (YAML), validated into a plain struct.
  *
  * Keys: state_dir, listen {socket, http}, recipes, upstream_index, api_token_file, docker,
- * log_level, shutdown_grace, images {platform: image | {image, python}}, workers [...]. Relative
- * paths resolve against the config file's directory (the current directory for the embedded
- * defaults) and are stored absolute. Loading collects every problem as a "file:line:column:
- * message" diag (unknown keys get a "did you mean"), like the recipe loader.
+ * log_level, shutdown_grace, images {platform: image | {image, runtime, python}}, workers [...].
+ * Relative paths resolve against the config file's directory (the current directory for the
+ * embedded defaults) and are stored absolute. Loading collects every problem as a
+ * "file:line:column: message" diag (unknown keys get a "did you mean"), like the recipe loader.
  *
  * Defaults for absent keys: state_dir ./var, listen.socket <state_dir>/wheelfarm.sock,
  * listen.http 127.0.0.1:8780, recipes ./recipes, upstream_index "", api_token_file
  * <state_dir>/api-token, docker "", log_level info, shutdown_grace 30, images for linux/amd64 and
- * linux/arm64 (wheelfarm/builder:bookworm-<arch>, [cp311]), one worker 'local' (docker,
+ * linux/arm64 (wheelfarm/builder:bookworm-<arch>, runtime wheelfarm/runtime:bookworm-<arch>;
+ * [cp311, cp313] on amd64, [cp311] on arm64), one worker 'local' (docker,
  * unix:///var/run/docker.sock, [linux/amd64], 2 slots).
  *
  * Ownership: wf_config_free() frees the struct and every string and array in it. Read-only after
@@ -38,6 +39,7 @@ typedef struct wf_worker_config {
 typedef struct wf_image_config {
     char *platform; /* "linux/amd64" or "linux/arm64" */
     char *image;    /* builder image reference */
+    char *runtime;  /* image the recipe's test runs in (no compiler); NULL: the builder image */
     char **python;  /* interpreter tags the image provides; default {"cp311"} */
     size_t n_python;
 } wf_image_config;

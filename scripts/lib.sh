@@ -103,3 +103,40 @@ wf_docker_pick() {
     done
     return 1
 }
+
+# wf_apt_source PACKAGE SUITE DEST: downloads Debian's source package PACKAGE from SUITE into DEST
+# (the .dsc, the upstream orig tarball, the Debian tarball) through a PRIVATE apt configuration:
+# a temporary directory with its own sources.list (one deb-src line: the mirror the machine's
+# bookworm sources use, with SUITE), lists and cache, passed with -o options. The machine's
+# /etc/apt is never modified. apt checks the InRelease signature (debian-archive-keyring) and
+# every file's hash against the signed Sources index; we check the .dsc's Checksums-Sha256 once
+# more. Prints the path of the orig tarball on stdout.
+wf_apt_source() {
+    local pkg=$1 suite=$2 dest=$3 mirror tmp opts rc=0 dsc orig
+    mirror=$(wf_apt_mirror bookworm) || { wf_say "no 'bookworm main' source in /etc/apt"; return 1; }
+    tmp=$(mktemp -d /tmp/wf-apt.XXXXXX)
+    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/prefs.d" "$dest"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
+        >"$tmp/sources.list"
+    opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+        -o Dir::Etc::Preferences=/dev/null -o "Dir::Etc::PreferencesParts=$tmp/prefs.d"
+        -o APT::Sandbox::User=root)
+    wf_say "fetching Debian's source package $pkg ($suite) from $mirror"
+    if ! apt-get "${opts[@]}" -qq update >"$tmp/apt.log" 2>&1 ||
+        ! (cd "$dest" && apt-get "${opts[@]}" -qq source --download-only "$pkg") >>"$tmp/apt.log" 2>&1; then
+        tail -n 20 "$tmp/apt.log" >&2
+        rc=1
+    fi
+    rm -rf "$tmp"
+    [ $rc = 0 ] || return 1
+    dsc=$(ls -t "$dest/${pkg}"_*.dsc | head -n1)
+    # Checksums-Sha256 lines: " HASH SIZE NAME".
+    awk '/^Checksums-Sha256:/ { on = 1; next } /^[^ ]/ { on = 0 } on && NF == 3 { print $1 "  " $3 }' \
+        "$dsc" | (cd "$dest" && sha256sum -c --quiet -) >&2 ||
+        { wf_say "$dsc: a file does not match its sha256"; return 1; }
+    orig=$(awk '/^Checksums-Sha256:/ { on = 1; next } /^[^ ]/ { on = 0 }
+        on && $3 ~ /\.orig\.tar\.[a-z0-9]+$/ { print $3; exit }' "$dsc")
+    [ -n "$orig" ] || { wf_say "$dsc names no orig tarball"; return 1; }
+    echo "$dest/$orig"
+}

@@ -318,9 +318,14 @@ out:
     return err;
 }
 
-/* Appends one template line with @IMAGE@ and (inside the native block) @NATIVE@ replaced.
- * Only @UPPER_CASE@ words are placeholders; any other '@' is copied as it is. */
-static int render_line(wf_buf *out, const char *line, size_t len, const char *image,
+/* The images a template line can name. */
+typedef struct images {
+    const char *image, *runtime;
+} images;
+
+/* Appends one template line with @IMAGE@, @RUNTIME@ and (inside the native block) @NATIVE@
+ * replaced. Only @UPPER_CASE@ words are placeholders; any other '@' is copied as it is. */
+static int render_line(wf_buf *out, const char *line, size_t len, const images *im,
                        const char *native, const char *tname, int lineno, char **errmsg)
 {
     size_t i = 0, j;
@@ -340,16 +345,19 @@ static int render_line(wf_buf *out, const char *line, size_t len, const char *im
         }
         size_t n = j - i - 1;
         if (n == 5 && memcmp(line + i + 1, "IMAGE", 5) == 0) {
-            wf_buf_adds(out, image);
+            wf_buf_adds(out, im->image);
+        } else if (n == 7 && memcmp(line + i + 1, "RUNTIME", 7) == 0) {
+            wf_buf_adds(out, im->runtime);
         } else if (n == 6 && memcmp(line + i + 1, "NATIVE", 6) == 0 && native != NULL) {
             wf_buf_adds(out, native);
         } else if (n == 6 && memcmp(line + i + 1, "NATIVE", 6) == 0) {
             return fail(errmsg, WF_EINVAL, "%s:%d:%zu: @NATIVE@ outside the '#@native-begin' block",
                         tname, lineno, i + 1);
         } else {
-            return fail(errmsg, WF_EINVAL,
-                        "%s:%d:%zu: unknown placeholder '@%.*s@' (known: @IMAGE@, @NATIVE@)", tname,
-                        lineno, i + 1, (int)n, line + i + 1);
+            return fail(
+                errmsg, WF_EINVAL,
+                "%s:%d:%zu: unknown placeholder '@%.*s@' (known: @IMAGE@, @RUNTIME@, @NATIVE@)",
+                tname, lineno, i + 1, (int)n, line + i + 1);
         }
         i = j + 1;
     }
@@ -380,9 +388,10 @@ static bool is_template_comment(const char *p, size_t len)
 }
 
 int wf_context_render_dockerfile(char **out, const char *template_name, const char *tmpl,
-                                 size_t len, const char *image, const wf_context_native *native,
-                                 size_t n_native, char **errmsg)
+                                 size_t len, const char *image, const char *runtime,
+                                 const wf_context_native *native, size_t n_native, char **errmsg)
 {
+    images im = {image, runtime != NULL && runtime[0] != '\0' ? runtime : image};
     wf_buf b = WF_BUF_INIT;
     const char *p = tmpl, *end = tmpl + len, *block = NULL, *nl;
     int lineno = 0, block_line = 0, err = 0;
@@ -421,8 +430,7 @@ int wf_context_render_dockerfile(char **out, const char *template_name, const ch
                         q = qn != NULL ? qn + 1 : p;
                         continue;
                     }
-                    err =
-                        render_line(&b, q, qlen, image, native[k].name, template_name, ln, errmsg);
+                    err = render_line(&b, q, qlen, &im, native[k].name, template_name, ln, errmsg);
                     if (err != 0)
                         goto out;
                     wf_buf_adds(&b, "\n");
@@ -431,7 +439,7 @@ int wf_context_render_dockerfile(char **out, const char *template_name, const ch
             }
             block = NULL;
         } else if (block == NULL) {
-            err = render_line(&b, p, n, image, NULL, template_name, lineno, errmsg);
+            err = render_line(&b, p, n, &im, NULL, template_name, lineno, errmsg);
             if (err != 0)
                 goto out;
             if (nl != NULL)
@@ -461,6 +469,10 @@ static int check_options(const wf_context_options *o, char **errmsg)
         return fail(errmsg, WF_EINVAL,
                     "builder image '%s' is not a valid image reference (letters, digits, ._-:/@)",
                     or_empty(o->image));
+    if (o->runtime_image != NULL && o->runtime_image[0] != '\0' && !is_image_ref(o->runtime_image))
+        return fail(errmsg, WF_EINVAL,
+                    "runtime image '%s' is not a valid image reference (letters, digits, ._-:/@)",
+                    o->runtime_image);
     for (i = 0; i < o->n_native; i++) {
         if (!is_safe_name(o->native[i].name, false))
             return fail(errmsg, WF_EINVAL,
@@ -517,8 +529,8 @@ static int write_dockerfile(const wf_context_options *o, char **errmsg)
         }
         len += (size_t)n;
     }
-    err = wf_context_render_dockerfile(&df, o->template_path, tmpl, len, o->image, o->native,
-                                       o->n_native, errmsg);
+    err = wf_context_render_dockerfile(&df, o->template_path, tmpl, len, o->image, o->runtime_image,
+                                       o->native, o->n_native, errmsg);
     if (err != 0)
         goto out;
     err = write_text(o->dir, "Dockerfile", df, errmsg);
@@ -622,7 +634,8 @@ static char *job_script(const wf_context_options *o, const char *pydir, const ch
     } else {
         wf_buf_adds(&b, "# no upstream index: hermetic, build requirements come with the image\n");
         wf_buf_adds(&b, "PIP_NO_INDEX=1\nexport PIP_NO_INDEX\n");
-        wf_buf_adds(&b, "WF_PIP_BUILD=--no-build-isolation\nWF_PIP_INSTALL=--no-deps\n");
+        wf_buf_adds(&b,
+                    "WF_PIP_BUILD=--no-build-isolation\nWF_PIP_INSTALL='--no-index --no-deps'\n");
     }
     wf_buf_adds(&b, ". /wf/env.sh\n");
     return wf_buf_detach(&b);

@@ -1,7 +1,8 @@
 /* context.h - renders the Docker build context of one job from the job template and its inputs.
  *
  * The context is a directory:
- *   Dockerfile               the template (dockerfiles/job.Dockerfile.in) with @IMAGE@ replaced,
+ *   Dockerfile               the template (dockerfiles/job.Dockerfile.in) with @IMAGE@ (the
+ *                            builder image) and @RUNTIME@ (the runtime image) replaced,
  *                            the lines between '#@native-begin' and '#@native-end' repeated once
  *                            per native dependency (@NATIVE@ = its name), '##' lines dropped;
  *                            any other @UPPER_CASE@ word is an error
@@ -41,6 +42,8 @@ typedef struct wf_context_options {
     const char *dir;           /* empty or non-existent directory to fill (parents are created) */
     const char *template_path; /* dockerfiles/job.Dockerfile.in */
     const char *image;         /* builder image reference */
+    const char *runtime_image; /* image the test runs in; NULL or "" = the builder image (the
+                                  test then sees the compiler and the native libraries) */
     const char *python;        /* "cp311" (also "cp313t": /opt/python/cp313-cp313t) */
     const char *source_path;   /* sdist tarball (file) or source tree (directory) */
     const char *project;       /* normalized name, for messages */
@@ -66,10 +69,11 @@ typedef struct wf_context_options {
 int wf_context_render(const wf_context_options *o, char **errmsg);
 
 /* The template substitution alone, for tests and tooling: renders `tmpl` (len bytes) into a new
- * heap string *out (caller frees). `template_name` names the template in messages. Same
- * placeholders and errors as wf_context_render(). */
+ * heap string *out (caller frees). `template_name` names the template in messages; `image`
+ * replaces @IMAGE@ and `runtime` @RUNTIME@ (NULL or "": `image`). Same placeholders and errors
+ * as wf_context_render(). */
 int wf_context_render_dockerfile(char **out, const char *template_name, const char *tmpl,
-                                 size_t len, const char *image, const wf_context_native *native,
-                                 size_t n_native, char **errmsg);
+                                 size_t len, const char *image, const char *runtime,
+                                 const wf_context_native *native, size_t n_native, char **errmsg);
 
 #endif

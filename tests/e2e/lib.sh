@@ -40,6 +40,7 @@ require_image() {
 # serve_dir DIR: starts a static HTTP server on 127.0.0.1 with a kernel-chosen port; sets SERVE_URL.
 serve_dir() {
     local log=$T/http-$RANDOM.log
+    : >"$log" # exists before the background job opens it, so the poll below can read it
     python3 -u -m http.server --bind 127.0.0.1 --directory "$1" 0 >"$log" 2>&1 &
     pids+=($!)
     local port=""
@@ -52,7 +53,9 @@ serve_dir() {
     SERVE_URL=http://127.0.0.1:$port
 }
 
-# write_config FILE WORKERS_YAML: a config in $T with a kernel-chosen TCP port.
+# write_config FILE WORKERS_YAML: a config in $T with a kernel-chosen TCP port. The images and
+# their python lists are those scripts/bootstrap-images builds by default (test-stage.sh checks);
+# arm64's list is read from its image (cp311, and cp313 after `scripts/bootstrap-images --slow`).
 write_config() {
     cat >"$1" <<EOC
 state_dir: $T/var
@@ -61,8 +64,8 @@ recipes: $T/recipes
 upstream_index: "${UPSTREAM:-}"
 shutdown_grace: 20
 images:
-  linux/amd64: {image: wheelfarm/builder:bookworm-amd64, python: [cp311]}
-  linux/arm64: {image: wheelfarm/builder:bookworm-arm64, python: [cp311]}
+  linux/amd64: {image: wheelfarm/builder:bookworm-amd64, runtime: wheelfarm/runtime:bookworm-amd64, python: [cp311, cp313]}
+  linux/arm64: {image: wheelfarm/builder:bookworm-arm64, runtime: wheelfarm/runtime:bookworm-arm64, python: [$(image_python_list wheelfarm/builder:bookworm-arm64)]}
 workers:
 $2
 EOC
@@ -134,4 +137,51 @@ for n in z.namelist():
             seen.add(names.get(struct.unpack("<H", head[18:20])[0], "other"))
 print(",".join(sorted(seen)))
 PY
+}
+
+# host_network_docker: writes $T/docker, a client wrapper that adds --network=host to `build`,
+# and sets WF_DOCKER_SHIM to it (name it with `docker:` in the config). Build steps then reach an
+# upstream index served on the host's loopback; without it a RUN step's 127.0.0.1 is the
+# container's own. (The daemon should pass --network=host itself when upstream_index is a
+# loopback URL; until it does, scenarios with a loopback index use this.)
+host_network_docker() {
+    cat >"$T/docker" <<'SH'
+#!/bin/sh
+if [ "$1" = build ]; then shift; exec /usr/bin/docker build --network=host "$@"; fi
+exec /usr/bin/docker "$@"
+SH
+    chmod +x "$T/docker"
+    WF_DOCKER_SHIM=$T/docker
+}
+
+# seed_sources: downloads (cached in $WF_SEED_CACHE, default /var/cache/wheelfarm/seed) the
+# Debian orig tarballs, sdists and build requirements with scripts/seed-sources, writes the local
+# upstream index into $T/upstream and serves it on loopback; sets UPSTREAM (its simple/ URL) and
+# SEED_DIR. Skips when nothing can be downloaded and nothing is cached.
+seed_sources() {
+    SEED_DIR=${WF_SEED_CACHE:-/var/cache/wheelfarm/seed}
+    "$WF_SOURCE_ROOT/scripts/seed-sources" --dir "$SEED_DIR" --index "$T/upstream" >"$T/seed.log" 2>&1 ||
+        skip "scripts/seed-sources failed (no Debian source mirror or package index?): $(tail -n 3 "$T/seed.log")"
+    serve_dir "$T/upstream"
+    UPSTREAM=$SERVE_URL/simple/
+}
+
+# wheel_has_lib WHEEL PATTERN: true when the wheel carries a file matching PATTERN (a Python
+# regular expression) inside its <project>.libs/ directory, where auditwheel puts grafted libraries.
+wheel_has_lib() {
+    python3 - "$1" "$2" <<'PY'
+import re, sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(0 if any(re.match(r"[^/]+\.libs/" + sys.argv[2], n) for n in names) else 1)
+PY
+}
+
+# image_python_list IMAGE: the interpreters IMAGE says it has (its org.wheelfarm.python label,
+# set by scripts/bootstrap-images) as a YAML flow list body, e.g. "cp311, cp313"; "cp311" for an
+# image without the label or a missing image.
+image_python_list() {
+    local have
+    have=$(/usr/bin/docker image inspect -f '{{index .Config.Labels "org.wheelfarm.python"}}' "$1" 2>/dev/null || true)
+    [ -n "$have" ] || have=cp311
+    echo "${have// /, }"
 }

@@ -108,6 +108,10 @@ static void test_usage_errors(void **state)
         {{NULL}, "no command given"},
         {{"help", "nope", NULL}, "unknown command 'nope'"},
         {{"workers", "extra", NULL}, "unexpected argument 'extra'"},
+        {{"sources", NULL}, "'sources' needs 'add' and a FILE"},
+        {{"sources", "add", NULL}, "'sources' needs 'add' and a FILE"},
+        {{"sources", "remove", "f", NULL}, "unknown 'sources' subcommand 'remove'"},
+        {{"sources", "add", "f", "--force", NULL}, "option --force is not valid for 'sources'"},
     };
     for (size_t i = 0; i < WF_ARRAY_SIZE(cases); i++) {
         int rc = parse(&a, &err, cases[i].words);
@@ -142,6 +146,15 @@ static void test_help_and_version(void **state)
     assert_int_equal(parse(&a, &err, w3), 0);
     assert_int_equal(a.command, WF_CLI_CMD_HELP);
     assert_string_equal(a.positional[0], "logs");
+    wf_cli_args_release(&a);
+
+    const char *w5[] = {"sources", "add", "a.tar.gz", "b.tar.xz", "--json", NULL};
+    assert_int_equal(parse(&a, &err, w5), 0);
+    assert_int_equal(a.command, WF_CLI_CMD_SOURCES);
+    assert_int_equal(a.n_positional, 3);
+    assert_string_equal(a.positional[2], "b.tar.xz");
+    assert_true(a.json);
+    assert_non_null(strstr(wf_cli_args_usage(a.command), "sources add FILE"));
     wf_cli_args_release(&a);
 
     /* After "--" everything is an argument, even what looks like an option. */

@@ -227,7 +227,7 @@ static void test_show(void **state)
     cJSON_ReplaceItemInObjectCaseSensitive(
         j, "artifact",
         cJSON_Parse("{\"filename\": \"x.whl\", \"sha256\": \"abc\", \"size\": 1234, "
-                    "\"url\": \"/files/x/x.whl\"}"));
+                    "\"platform_tag\": \"manylinux_2_17_x86_64\", \"url\": \"/files/x/x.whl\"}"));
     cJSON_AddItemToObject(j, "attempts",
                           cJSON_Parse("[{\"n\": 1, \"worker\": \"w1\", \"state\": \"failed\", "
                                       "\"started_at\": 1000, \"finished_at\": 1005, \"error\": "
@@ -247,6 +247,7 @@ static void test_show(void **state)
         "wait reason: -\n",
         "error:       -\n",
         "artifact:    x.whl\n",
+        "  platform:  manylinux_2_17_x86_64\n",
         "  sha256:    abc\n",
         "  size:      1234 bytes\n",
         "  url:       /files/x/x.whl\n",

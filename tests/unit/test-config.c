@@ -88,8 +88,13 @@ static void test_defaults(void **state)
     assert_string_equal(img->image, "wheelfarm/builder:bookworm-arm64");
     assert_int_equal(img->n_python, 1);
     assert_string_equal(img->python[0], "cp311");
-    assert_string_equal(wf_config_image(c, "linux/amd64")->image,
-                        "wheelfarm/builder:bookworm-amd64");
+    assert_string_equal(img->runtime, "wheelfarm/runtime:bookworm-arm64");
+    img = wf_config_image(c, "linux/amd64");
+    assert_string_equal(img->image, "wheelfarm/builder:bookworm-amd64");
+    assert_string_equal(img->runtime, "wheelfarm/runtime:bookworm-amd64");
+    assert_int_equal(img->n_python, 2);
+    assert_string_equal(img->python[0], "cp311");
+    assert_string_equal(img->python[1], "cp313");
     assert_null(wf_config_image(c, "linux/riscv64"));
     assert_int_equal(c->n_workers, 1);
     assert_string_equal(c->workers[0].name, "local");
@@ -118,7 +123,8 @@ static void test_full(void **state)
                  "log_level: debug\n"
                  "shutdown_grace: 0\n"
                  "images:\n"
-                 "  linux/amd64: {image: \"builder:amd64\", python: [cp311, cp312]}\n"
+                 "  linux/amd64: {image: \"builder:amd64\", python: [cp311, cp312],\n"
+                 "                runtime: rt:amd64}\n"
                  "  linux/arm64: builder:arm64\n"
                  "workers:\n"
                  "  - {name: local, driver: docker, endpoint: \"unix:///var/run/docker.sock\",\n"
@@ -148,8 +154,10 @@ static void test_full(void **state)
     assert_string_equal(img->image, "builder:amd64");
     assert_int_equal(img->n_python, 2);
     assert_string_equal(img->python[1], "cp312");
+    assert_string_equal(img->runtime, "rt:amd64");
     img = wf_config_image(c, "linux/arm64");
     assert_string_equal(img->image, "builder:arm64");
+    assert_null(img->runtime);
     assert_int_equal(img->n_python, 1);
     assert_string_equal(img->python[0], "cp311");
 
@@ -238,7 +246,10 @@ static void test_errors_images(void **state)
                        ":2:26: invalid python tag 'cp2' (allowed: cp3X or pp3X tags such as "
                        "cp311, cp312, pp310)\n" CONF
                        ":3:16: 'linux/arm64': expected an image name or a mapping {image, "
-                       "python}, got a list\n");
+                       "runtime, python}, got a list\n");
+    expect_errors("images:\n  linux/amd64: {image: b, runtime: \"\"}\n",
+                  CONF ":2:36: 'linux/amd64': the runtime image name must not be empty (leave the "
+                       "key out to test in the builder image)\n");
     expect_errors("images: [a]\n",
                   CONF ":1:9: 'images': expected a mapping of platform to image, got a list\n" CONF
                        ":1:9: worker 'local' builds for 'linux/amd64' but images has no entry for "

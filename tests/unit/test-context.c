@@ -127,7 +127,8 @@ static const char tmpl[] = "## template doc with @ANYTHING@\n"
                            "COPY native/@NATIVE@.archive /x/\n"
                            "RUN echo user@host @NATIVE@ @lower@\n"
                            "#@native-end\n"
-                           "FROM native AS build\n";
+                           "FROM native AS build\n"
+                           "FROM @RUNTIME@ AS test\n";
 
 static void test_dockerfile_repeats_native_block(void **state)
 {
@@ -136,7 +137,8 @@ static void test_dockerfile_repeats_native_block(void **state)
     char *out = NULL, *err = NULL;
 
     assert_int_equal(wf_context_render_dockerfile(&out, "t", tmpl, strlen(tmpl),
-                                                  "wheelfarm/builder:bookworm-amd64", nat, 2, &err),
+                                                  "wheelfarm/builder:bookworm-amd64",
+                                                  "wheelfarm/runtime:bookworm-amd64", nat, 2, &err),
                      0);
     assert_null(err);
     assert_string_equal(out, "FROM wheelfarm/builder:bookworm-amd64 AS native\n"
@@ -144,15 +146,22 @@ static void test_dockerfile_repeats_native_block(void **state)
                              "RUN echo user@host zstd @lower@\n"
                              "COPY native/librdkafka.archive /x/\n"
                              "RUN echo user@host librdkafka @lower@\n"
-                             "FROM native AS build\n");
+                             "FROM native AS build\n"
+                             "FROM wheelfarm/runtime:bookworm-amd64 AS test\n");
     free(out);
 
-    /* No native dependencies: the block disappears. */
+    /* No native dependencies: the block disappears; no runtime image: the builder's. */
+    out = NULL;
+    assert_int_equal(wf_context_render_dockerfile(&out, "t", tmpl, strlen(tmpl), "img@sha256:ab",
+                                                  NULL, NULL, 0, &err),
+                     0);
+    assert_string_equal(out, "FROM img@sha256:ab AS native\nFROM native AS build\n"
+                             "FROM img@sha256:ab AS test\n");
+    free(out);
     out = NULL;
     assert_int_equal(
-        wf_context_render_dockerfile(&out, "t", tmpl, strlen(tmpl), "img@sha256:ab", NULL, 0, &err),
-        0);
-    assert_string_equal(out, "FROM img@sha256:ab AS native\nFROM native AS build\n");
+        wf_context_render_dockerfile(&out, "t", tmpl, strlen(tmpl), "img", "", NULL, 0, &err), 0);
+    assert_non_null(strstr(out, "FROM img AS test\n"));
     free(out);
 }
 
@@ -175,7 +184,7 @@ static void test_dockerfile_errors(void **state)
     for (size_t i = 0; i < WF_ARRAY_SIZE(cases); i++) {
         char *out = NULL, *err = NULL;
         int rc = wf_context_render_dockerfile(&out, "t", cases[i].tmpl, strlen(cases[i].tmpl),
-                                              "img", nat, 1, &err);
+                                              "img", "rt", nat, 1, &err);
         assert_int_equal(rc, WF_EINVAL);
         assert_null(out);
         assert_non_null(err);
@@ -197,6 +206,7 @@ static wf_context_options base_options(fixture *f, const char *source, wf_contex
     o.dir = wf_asprintf("%s/ctx/sub", f->root); /* parents are created */
     o.template_path = tpath;
     o.image = "wheelfarm/builder:bookworm-amd64";
+    o.runtime_image = "wheelfarm/runtime:bookworm-amd64";
     o.python = "cp311";
     o.source_path = source;
     o.project = "fixture-ext";
@@ -241,6 +251,21 @@ static void test_render_sdist_with_native(void **state)
     assert_null(strstr(s, "COPY wf/"));
     assert_null(strstr(s, "COPY src/"));
     assert_null(strstr(s, "cp311"));
+    /* The test runs in the runtime image, and the exported wheels come out of the test stage
+     * only: a failing test exports nothing. */
+    char *test = strstr(build + 1, "FROM wheelfarm/runtime:bookworm-amd64 AS test\n");
+    assert_non_null(test);
+    /* The build stage does not see the test script: a new test_command keeps its cache. */
+    *test = '\0';
+    assert_null(strstr(build + 1, "test.sh"));
+    *test = 'F';
+    assert_non_null(strstr(test, "COPY --from=build /out/ /wf/wheels/\n"));
+    assert_non_null(strstr(test, "sh -ex /wf/test.sh"));
+    char *out_stage = strstr(test, "FROM scratch AS out\n");
+    assert_non_null(out_stage);
+    assert_non_null(strstr(out_stage, "COPY --from=test /wf/passed/ /\n"));
+    assert_null(strstr(out_stage, "--from=build"));
+    assert_null(strstr(build + 1, "@RUNTIME@"));
     free(s);
 
     s = slurp_in(o.dir, "native/wfnum.archive");
@@ -259,7 +284,7 @@ static void test_render_sdist_with_native(void **state)
     assert_non_null(strstr(s, "WF_SRCDIR=/wf/src\n"));
     assert_non_null(strstr(s, "PIP_NO_INDEX=1\n"));
     assert_non_null(strstr(s, "WF_PIP_BUILD=--no-build-isolation\n"));
-    assert_non_null(strstr(s, "WF_PIP_INSTALL=--no-deps\n"));
+    assert_non_null(strstr(s, "WF_PIP_INSTALL='--no-index --no-deps'\n"));
     assert_null(strstr(s, "PIP_INDEX_URL"));
     free(s);
     s = slurp_in(o.dir, "wf/env.sh");
@@ -318,6 +343,7 @@ static void test_render_tree_index_and_plain_repair(void **state)
     free(p);
 
     wf_context_options o = base_options(f, tree, NULL, 0);
+    o.runtime_image = NULL;
     o.python = "cp313t";
     o.repair = "";
     o.test_command = "";
@@ -339,12 +365,15 @@ static void test_render_tree_index_and_plain_repair(void **state)
 
     s = slurp_in(o.dir, "Dockerfile");
     assert_null(strstr(s, "native/"));
+    /* Without a runtime image the test stage uses the builder image. */
+    assert_non_null(strstr(s, "FROM wheelfarm/builder:bookworm-amd64 AS test\n"));
     free(s);
     s = slurp_in(o.dir, "wf/job.sh");
     assert_non_null(strstr(s, "WF_PYTHON=/opt/python/cp313-cp313t/bin/python\n"));
     assert_non_null(strstr(s, "WF_SOURCE=/wf/src/tree\nWF_SRCDIR=/wf/src/tree\n"));
     assert_non_null(strstr(s, "PIP_INDEX_URL='http://127.0.0.1:1/simple/it'\\''s'\n"));
     assert_non_null(strstr(s, "WF_PIP_BUILD=\n"));
+    assert_non_null(strstr(s, "WF_PIP_INSTALL=\n"));
     assert_null(strstr(s, "PIP_NO_INDEX"));
     free(s);
     s = slurp_in(o.dir, "wf/repair.sh");
@@ -379,6 +408,7 @@ static void test_render_rejects_bad_options(void **state)
         {5, WF_EINVAL, "must be a directory or an sdist file"},
         {6, UV_ENOENT, "cannot read job template"},
         {7, UV_ENOENT, "cannot stat"},
+        {8, WF_EINVAL, "runtime image 'rt;x'"},
     };
     for (size_t i = 0; i < WF_ARRAY_SIZE(cases); i++) {
         wf_context_options o = base_options(f, src, NULL, 0);
@@ -404,6 +434,7 @@ static void test_render_rejects_bad_options(void **state)
         case 5: o.source_path = bad_src; break;
         case 6: o.template_path = "/nonexistent/job.Dockerfile.in"; break;
         case 7: o.source_path = "/nonexistent/pkg.tar.gz"; break;
+        case 8: o.runtime_image = "rt;x"; break;
         }
         int rc = wf_context_render(&o, &err);
         if (rc != cases[i].rc || err == NULL || strstr(err, cases[i].msg) == NULL)

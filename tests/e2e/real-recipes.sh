@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# real-recipes.sh PLATFORM SPEC... - shipped recipes of real packages with native libraries, built
+# without the internet: scripts/seed-sources fetches the native tarballs from Debian's source
+# packages and the sdists (plus build requirements) into a local upstream index served on
+# loopback; `wheelfarm sources add` seeds the daemon's cache (so the recipes' upstream URLs are
+# never fetched), and the daemon builds every python tag the platform's builder image has.
+# Each wheel must carry its native library in <project>.libs/, `auditwheel show` (in the builder
+# image) must name a manylinux policy, `wheelfarm show` must print that platform tag, and the
+# wheel must install with `pip install --only-binary :all: --index-url <our index>` into a clean
+# container without the library (the runtime image when there is one), where the recipe's
+# feature works. Also: `sources add` is refused over TCP and reports unreadable files.
+. "$(dirname "$0")/lib.sh"
+platform=${1:?usage: real-recipes.sh PLATFORM SPEC...}
+shift
+[ $# -gt 0 ] || fail "no SPEC given"
+arch=${platform#linux/}
+builder=wheelfarm/builder:bookworm-$arch
+require_docker
+require_image "$builder"
+emulated=false
+[ "$arch" = "$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')" ] || emulated=true
+
+# What each recipe's wheel must carry (a regex under <project>.libs/) and a check of the feature
+# the native library provides, run in the clean container.
+lib_of() {
+    case "$1" in
+    confluent-kafka) echo 'librdkafka.*\.so' ;;
+    pyyaml) echo 'libyaml.*\.so' ;;
+    pillow) echo 'libjpeg.*\.so' ;;
+    *) fail "no checks for recipe '$1'" ;;
+    esac
+}
+check_of() {
+    case "$1" in
+    confluent-kafka) cat <<'PY' ;;
+import ctypes.util, confluent_kafka
+assert confluent_kafka.libversion()[0] == "2.8.0", confluent_kafka.libversion()
+p = confluent_kafka.Producer({"bootstrap.servers": "127.0.0.1:9", "compression.type": "zstd",
+                              "message.timeout.ms": 1000})
+p.produce("wheelfarm-e2e", b"z" * 4096)
+p.purge()
+p.flush(1)
+print("CHECK: zstd producer works with librdkafka", confluent_kafka.libversion()[0])
+PY
+    pyyaml) cat <<'PY' ;;
+import yaml
+assert yaml.__with_libyaml__
+assert yaml.load("k: [1, {a: b}]", Loader=yaml.CSafeLoader) == {"k": [1, {"a": "b"}]}
+print("CHECK: CSafeLoader works with libyaml", yaml._yaml.get_version_string())
+PY
+    pillow) cat <<'PY' ;;
+import io
+from PIL import Image, features
+assert features.check("jpg")
+b = io.BytesIO()
+Image.new("RGB", (16, 16), (1, 2, 3)).save(b, "JPEG")
+assert Image.open(io.BytesIO(b.getvalue())).size == (16, 16)
+print("CHECK: JPEG round trip works with libjpeg API", features.version("jpg"))
+PY
+    esac
+}
+# The library's name for a "not installed on the clean machine" check.
+soname_of() {
+    case "$1" in confluent-kafka) echo rdkafka ;; pyyaml) echo yaml ;; pillow) echo jpeg ;; esac
+}
+
+seed_sources
+ok "seeded: Debian orig tarballs in $SEED_DIR/debian, local upstream index $UPSTREAM"
+
+# The python tags the builder image has (its /opt/python/<tag>-<tag>), all built in one request.
+pys=$(/usr/bin/docker run --rm --platform "$platform" "$builder" sh -c 'ls /opt/python' |
+    sed -n 's/^\(cp3[0-9]*\)-.*/\1/p' | sort -u | paste -sd, -)
+[ -n "$pys" ] || fail "$builder has no /opt/python/<tag>"
+say "python tags of $builder: $pys"
+
+mkdir -p "$T/recipes"
+names=()
+for spec in "$@"; do
+    name=${spec%%==*}
+    names+=("$name")
+    sed -e "s#^  python: .*#  python: [${pys//,/, }]#" -e "s#^  platforms: .*#  platforms: [$platform]#" \
+        "$WF_SOURCE_ROOT/recipes/$name.yaml" >"$T/recipes/$name.yaml"
+done
+host_network_docker
+write_config "$T/wf.yaml" "  - {name: w, driver: docker, platforms: [$platform], slots: 1, emulated: $emulated}"
+sed -i "s#^  $platform: .*#  $platform: {image: $builder, python: [${pys//,/, }]}#" "$T/wf.yaml"
+echo "docker: $WF_DOCKER_SHIM" >>"$T/wf.yaml"
+start_daemon "$T/wf.yaml"
+ok "daemon up on port $WF_PORT with upstream_index $UPSTREAM"
+
+# Seeding the cache: over the socket it works, over TCP it is refused whatever the token.
+out=$("$WF" sources add "$SEED_DIR"/debian/*) || fail "wheelfarm sources add failed: $out"
+for f in "$SEED_DIR"/debian/*; do
+    want=$(sha256sum "$f" | cut -d' ' -f1)
+    echo "$out" | grep -q "^$want  $(stat -c %s "$f")  $f\$" || fail "sources add did not report $f as $want: $out"
+    [ -f "$T/var/cache/sha256/$want" ] || fail "$f is not in the cache as sha256/$want"
+done
+ok "wheelfarm sources add stored $(echo "$out" | wc -l) Debian tarballs by sha256"
+code=$(curl -s -o "$T/tcp.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$T/var/api-token")" \
+    --data "{\"paths\": [\"$SEED_DIR/debian\"]}" "http://127.0.0.1:$WF_PORT/api/v1/sources")
+[ "$code" = 403 ] && grep -q 'socket' "$T/tcp.json" || fail "sources over TCP answered $code: $(cat "$T/tcp.json")"
+rc=0
+out=$("$WF" sources add "$SEED_DIR/debian" 2>&1) || rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q 'not a regular file' || fail "adding a directory: exit $rc, $out"
+rc=0
+"$WF" sources add "$T/no-such.tar.gz" 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "adding a missing file exited $rc, not 2"
+ok "sources add: 403 over TCP, a directory is refused per file, a missing file is a usage error"
+
+t0=$(date +%s)
+out=$("$WF" build "$@" --platform "$platform" --wait --json) ||
+    fail "build failed: $(echo "$out" | head -c 2000)"
+say "built ${names[*]} for $platform ($pys) in $(($(date +%s) - t0))s"
+jobs=$(echo "$out" | python3 -c 'import json,sys; print(" ".join(str(j["id"]) for j in json.load(sys.stdin)["jobs"]))')
+n_py=$(echo "$pys" | tr ',' '\n' | wc -l)
+[ "$(echo "$jobs" | wc -w)" = $(($# * n_py)) ] || fail "expected $(($# * n_py)) jobs, got '$jobs'"
+
+runtime=wheelfarm/runtime:bookworm-$arch
+/usr/bin/docker image inspect "$runtime" >/dev/null 2>&1 || runtime=$builder
+for job in $jobs; do
+    recipe=$(job_field "$job" '["recipe"]')
+    py=$(job_field "$job" '["python"]')
+    whl=$(job_field "$job" '["artifact"]["filename"]')
+    tag=$(job_field "$job" '["artifact"]["platform_tag"]')
+    secs=$(job_field "$job" '["finished_at"] - v["started_at"]')
+    say "job $job: $recipe $py $platform built in ${secs}s: $whl"
+    case $tag in *manylinux_2_*) ;; *) fail "job $job: platform tag '$tag' is not manylinux" ;; esac
+    "$WF" show "$job" | grep -q "platform: *$tag\$" || fail "wheelfarm show $job does not print $tag"
+    project=$(job_field "$job" '["artifact"]["url"].split("/")[2]')
+    curl -fsS -o "$T/$whl" "http://127.0.0.1:$WF_PORT/files/$project/$whl"
+    wheel_has_lib "$T/$whl" "$(lib_of "$recipe")" || fail "$whl carries no $(lib_of "$recipe") in its .libs/"
+    ok "job $job: $whl ($tag) carries $(lib_of "$recipe") and wheelfarm show prints the tag"
+
+    verdict=$(/usr/bin/docker run --rm --platform "$platform" -v "$T:/w:ro" "$builder" auditwheel show "/w/$whl" 2>&1) ||
+        fail "auditwheel show $whl: $verdict"
+    echo "$verdict" | grep -q "platform tag:" && echo "$verdict" | grep -q '"manylinux_2_' ||
+        fail "auditwheel show names no manylinux policy: $verdict"
+    ok "auditwheel show: $(echo "$verdict" | tr '\n' ' ' | grep -o '"manylinux_2_[0-9]*_[a-z0-9_]*"' | head -n1)"
+
+    # A clean container: no compiler-built library, our index only, binary wheels only.
+    pybin=/opt/python/$py-$py/bin/python
+    check=$(check_of "$recipe")
+    /usr/bin/docker run --rm --network host --platform "$platform" -e CHECK="$check" "$runtime" sh -ec "
+        $pybin -c \"import ctypes.util as u; l = u.find_library('$(soname_of "$recipe")'); assert l is None, l\"
+        $pybin -m pip install -q --no-cache-dir --only-binary :all: --index-url '$INDEX' --target /tmp/site '${recipe}==$(job_field "$job" '["version"]')'
+        cd /tmp && PYTHONPATH=/tmp/site $pybin -c \"\$CHECK\"" >"$T/run-$job.log" 2>&1 ||
+        fail "clean $runtime: install or check of $whl failed: $(tail -n 20 "$T/run-$job.log")"
+    grep -q '^CHECK: ' "$T/run-$job.log" || fail "the check printed nothing: $(cat "$T/run-$job.log")"
+    ok "job $job: pip --only-binary :all: installs $whl into a clean $runtime: $(sed -n 's/^CHECK: //p' "$T/run-$job.log")"
+done
+
+stop_daemon
+ok "SIGTERM: the daemon closed its loop cleanly"
