@@ -466,6 +466,18 @@ static void collect_enqueue(wf_run *r)
 
 /* ---- building ---- */
 
+/* 1 when the upstream index is on the daemon's loopback: a build step's own 127.0.0.1 is its
+ * container's, so such an index is reachable only with the host's network (a local worker). */
+static int upstream_on_loopback(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL)
+        return 0;
+    p += 3;
+    return strncmp(p, "127.", 4) == 0 || strncmp(p, "localhost", 9) == 0 ||
+           strncmp(p, "[::1]", 5) == 0;
+}
+
 static void on_build_done(wf_build *b, int status, const char *summary, void *ctx)
 {
     (void)b;
@@ -503,6 +515,7 @@ static void run_build(wf_run *r)
     bo.output_dir = out_dir;
     bo.log_path = r->log_path;
     bo.timeout_s = r->recipe->timeout_s;
+    bo.network_host = upstream_on_loopback(d->cfg->upstream_index);
     r->phase = RUN_BUILDING;
     run_log(r, "building on worker '%s'%s", r->worker->cfg->name,
             r->worker->cfg->emulated ? " (emulated)" : "");

@@ -481,6 +481,8 @@ static void build_argv(argv_list *a, const wf_build_options *o)
     argv_push(a, wf_strdup("--progress=plain"));
     argv_push(a, wf_asprintf("--platform=%s", o->platform));
     argv_push(a, wf_asprintf("--output=type=local,dest=%s", o->output_dir));
+    if (o->network_host)
+        argv_push(a, wf_strdup("--network=host"));
     for (const char *const *ba = o->build_args; ba && *ba; ba++) {
         argv_push(a, wf_strdup("--build-arg"));
         argv_push(a, wf_strdup(*ba));

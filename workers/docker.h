@@ -46,11 +46,13 @@ typedef struct wf_build_options {
     const char *const
         *build_args;        /* NULL-terminated "K=V" list passed as --build-arg, may be NULL */
     unsigned kill_grace_ms; /* SIGTERM to SIGKILL delay on cancel/timeout; 0 = 10000 */
+    int network_host;       /* 1: build steps share the engine host's network (--network=host), so
+                               they reach an index on that host's loopback */
 } wf_build_options;
 
 #define WF_BUILD_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0                                       \
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, 0                                    \
     }
 
 /* The log file stops growing past this many bytes (a marker line says so); lines are still

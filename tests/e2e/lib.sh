@@ -139,21 +139,6 @@ print(",".join(sorted(seen)))
 PY
 }
 
-# host_network_docker: writes $T/docker, a client wrapper that adds --network=host to `build`,
-# and sets WF_DOCKER_SHIM to it (name it with `docker:` in the config). Build steps then reach an
-# upstream index served on the host's loopback; without it a RUN step's 127.0.0.1 is the
-# container's own. (The daemon should pass --network=host itself when upstream_index is a
-# loopback URL; until it does, scenarios with a loopback index use this.)
-host_network_docker() {
-    cat >"$T/docker" <<'SH'
-#!/bin/sh
-if [ "$1" = build ]; then shift; exec /usr/bin/docker build --network=host "$@"; fi
-exec /usr/bin/docker "$@"
-SH
-    chmod +x "$T/docker"
-    WF_DOCKER_SHIM=$T/docker
-}
-
 # seed_sources: downloads (cached in $WF_SEED_CACHE, default /var/cache/wheelfarm/seed) the
 # Debian orig tarballs, sdists and build requirements with scripts/seed-sources, writes the local
 # upstream index into $T/upstream and serves it on loopback; sets UPSTREAM (its simple/ URL) and

@@ -81,10 +81,11 @@ for spec in "$@"; do
     sed -e "s#^  python: .*#  python: [${pys//,/, }]#" -e "s#^  platforms: .*#  platforms: [$platform]#" \
         "$WF_SOURCE_ROOT/recipes/$name.yaml" >"$T/recipes/$name.yaml"
 done
-host_network_docker
 write_config "$T/wf.yaml" "  - {name: w, driver: docker, platforms: [$platform], slots: 1, emulated: $emulated}"
-sed -i "s#^  $platform: .*#  $platform: {image: $builder, python: [${pys//,/, }]}#" "$T/wf.yaml"
-echo "docker: $WF_DOCKER_SHIM" >>"$T/wf.yaml"
+# The recipe's test command runs in the clean runtime image, as it does for users.
+rt=wheelfarm/runtime:bookworm-$arch
+/usr/bin/docker image inspect "$rt" >/dev/null 2>&1 || skip "runtime image $rt is missing (scripts/bootstrap-images builds it)"
+sed -i "s#^  $platform: .*#  $platform: {image: $builder, python: [${pys//,/, }], runtime: $rt}#" "$T/wf.yaml"
 start_daemon "$T/wf.yaml"
 ok "daemon up on port $WF_PORT with upstream_index $UPSTREAM"
 
