@@ -62,7 +62,6 @@ void wf__sched_kick(wf_daemon *d);
 void wf__sched_run(wf_daemon *d);
 /* Why a queued job waits (heap string), or NULL when a worker could take it now. */
 char *wf__sched_wait_reason(wf_daemon *d, const char *platform);
-wf_worker *wf__sched_worker(wf_daemon *d, const char *name);
 
 /* run.c: one attempt of one job, from sources to published wheel. */
 int wf__run_start(wf_daemon *d, const wf_job_row *job, wf_worker *w);
@@ -70,8 +69,6 @@ int wf__run_start(wf_daemon *d, const wf_job_row *job, wf_worker *w);
  * (daemon shutdown), 0 ends it as cancelled (a person asked). Returns 1 if a run was found. */
 int wf__run_cancel(wf_daemon *d, int64_t job_id, int requeue);
 void wf__run_cancel_all(wf_daemon *d, int requeue);
-/* 1 if the job has a run in this process. */
-int wf__run_in_flight(wf_daemon *d, int64_t job_id);
 /* Last log line of a job in flight (borrowed), or NULL. */
 const char *wf__run_last_line(wf_daemon *d, int64_t job_id);
 

@@ -31,11 +31,9 @@ int wf__publish_project(wf_daemon *d, const char *project)
     if (rc != 0)
         return rc;
     wf_index_file *files = wf_calloc(n ? n : 1, sizeof(*files));
-    char **urls = wf_calloc(n ? n : 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
-        urls[i] = wf_asprintf("../../files/%s/%s", project, rows[i].filename);
+        /* url NULL: index.c links ../../files/<project>/<filename>. */
         files[i].filename = rows[i].filename;
-        files[i].url = urls[i];
         files[i].sha256 = rows[i].sha256;
         files[i].requires_python = rows[i].requires_python;
         files[i].metadata_sha256 = rows[i].metadata_sha256;
@@ -45,9 +43,6 @@ int wf__publish_project(wf_daemon *d, const char *project)
         rc = publish_root(d);
     if (rc != 0)
         wf_log_error("index: cannot write the pages of '%s': %s", project, wf_strerror(rc));
-    for (size_t i = 0; i < n; i++)
-        free(urls[i]);
-    free(urls);
     free(files);
     wf_artifact_rows_free(rows, n);
     return rc;

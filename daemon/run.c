@@ -791,8 +791,3 @@ const char *wf__run_last_line(wf_daemon *d, int64_t job_id)
     wf_run *r = find_run(d, job_id);
     return r ? r->last_line : NULL;
 }
-
-int wf__run_in_flight(wf_daemon *d, int64_t job_id)
-{
-    return find_run(d, job_id) != NULL;
-}

@@ -17,14 +17,6 @@ static int worker_serves(const wf_worker *w, const char *platform)
     return 0;
 }
 
-wf_worker *wf__sched_worker(wf_daemon *d, const char *name)
-{
-    for (size_t i = 0; i < d->n_workers; i++)
-        if (strcmp(d->workers[i].cfg->name, name) == 0)
-            return &d->workers[i];
-    return NULL;
-}
-
 /* The least busy worker for the platform with a free slot, or NULL. Native workers win over
  * emulated ones at equal load, because emulation is many times slower. */
 static wf_worker *pick_worker(wf_daemon *d, const char *platform)

@@ -166,15 +166,3 @@ done:
     wf_buf_release(&b);
     return rc;
 }
-
-char *wf_fs_absolute(const char *path)
-{
-    if (path[0] == '/')
-        return wf_strdup(path);
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof(cwd)) == NULL)
-        return wf_strdup(path);
-    if (path[0] == '.' && path[1] == '/')
-        path += 2;
-    return wf_asprintf("%s/%s", cwd, path);
-}

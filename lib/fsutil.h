@@ -12,7 +12,5 @@ int wf_fs_remove_tree(const char *path);
 int wf_fs_write_atomic(const char *path, const void *data, size_t len, int mode);
 /* Reads a whole file (at most max bytes, else WF_ELIMIT) into a NUL-terminated heap buffer. */
 int wf_fs_read_file(const char *path, size_t max, char **out, size_t *len_out);
-/* Absolute form of path (relative to the current directory); does not resolve symlinks. */
-char *wf_fs_absolute(const char *path);
 
 #endif
