@@ -1,10 +1,20 @@
 /* api.c - the daemon's JSON API as the commands use it: request, status check, parse. */
 #include "api.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "cli/render.h"
+
+const char *wf_cli_api_user(void)
+{
+    const char *u = getenv("USER");
+    if (u != NULL && u[0] != '\0')
+        return u;
+    struct passwd *pw = getpwuid(getuid());
+    return pw != NULL ? pw->pw_name : "unknown";
+}
 
 int wf_cli_api_fail(wf_cli_client *c, int rc, const wf_cli_response *resp)
 {

@@ -23,6 +23,10 @@ int wf_cli_api_get_patient(wf_cli_client *c, const char *path, unsigned patience
  * response, and returns the exit code for it (as above). */
 int wf_cli_api_fail(wf_cli_client *c, int rc, const wf_cli_response *resp);
 
+/* Who runs the command, for the daemon's records: $USER, else the account's name, else
+ * "unknown". Static or environment storage; do not free. */
+const char *wf_cli_api_user(void);
+
 /* Prints a JSON value pretty-printed on stdout with a final newline. */
 void wf_cli_api_print_json(const cJSON *v);
 

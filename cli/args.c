@@ -19,6 +19,7 @@ enum {
     OPT_URL = 1u << 8,
     OPT_HELP = 1u << 9,
     OPT_VERSION = 1u << 10,
+    OPT_DRY_RUN = 1u << 11,
 };
 #define OPT_GLOBAL (OPT_SOCKET | OPT_URL | OPT_HELP | OPT_VERSION)
 
@@ -35,7 +36,7 @@ static const struct opt_def opt_defs[] = {
     {"follow", 'f', OPT_FOLLOW, false},  {"json", 0, OPT_JSON, false},
     {"state", 0, OPT_STATE, true},       {"socket", 0, OPT_SOCKET, true},
     {"url", 0, OPT_URL, true},           {"help", 'h', OPT_HELP, false},
-    {"version", 0, OPT_VERSION, false},
+    {"version", 0, OPT_VERSION, false},  {"dry-run", 0, OPT_DRY_RUN, false},
 };
 
 struct cmd_def {
@@ -81,9 +82,24 @@ static const struct cmd_def cmd_defs[] = {
      "running; then exits 0 if it succeeded, 1 if it failed or was cancelled.\n"},
     {"cancel", WF_CLI_CMD_CANCEL, 0, 1, 1, true,
      "usage: wheelfarm cancel JOB\n\nCancels a queued or running job.\n"},
+    {"retry", WF_CLI_CMD_RETRY, OPT_JSON, 1, 1, true,
+     "usage: wheelfarm retry JOB [--json]\n\n"
+     "Builds a failed or cancelled job again as a new job (same recipe, version, python,\n"
+     "platform and build key), recording who asked. Build failures are never retried\n"
+     "automatically; infrastructure failures are, a few times, on their own. The old job and\n"
+     "its log stay. Refused (exit status 2) for a queued, running or succeeded job, or when\n"
+     "the key is already queued, running or built.\n"},
     {"workers", WF_CLI_CMD_WORKERS, OPT_JSON, 0, 0, false,
-     "usage: wheelfarm workers [--json]\n\nLists the workers, their platforms, slots and "
-     "health.\n"},
+     "usage: wheelfarm workers [--json]\n\n"
+     "Lists the workers: platforms, busy/slots, state (healthy, unhealthy, draining, or probing\n"
+     "before the first probe), since when, the reason when it takes no jobs, and labels.\n"},
+    {"drain", WF_CLI_CMD_DRAIN, OPT_JSON, 1, 1, false,
+     "usage: wheelfarm drain NAME [--json]\n\n"
+     "Drains a worker: its running builds finish, it takes no new jobs. The flag is kept across\n"
+     "daemon restarts until 'wheelfarm undrain NAME'.\n"},
+    {"undrain", WF_CLI_CMD_UNDRAIN, OPT_JSON, 1, 1, false,
+     "usage: wheelfarm undrain NAME [--json]\n\n"
+     "Lets a drained worker take jobs again (as soon as it is healthy).\n"},
     {"recipes", WF_CLI_CMD_RECIPES, OPT_JSON, 0, 0, false,
      "usage: wheelfarm recipes [--json]\n\n"
      "Lists the daemon's recipes, then the errors in its recipe files (exit status 1 if any).\n"},
@@ -93,6 +109,17 @@ static const struct cmd_def cmd_defs[] = {
      "tarball with that sha256 needs no download (seed it offline: scripts/seed-sources).\n"
      "Works over the Unix socket only: the daemon reads the files itself, on its own host.\n"
      "Prints 'SHA256  SIZE  PATH' per file; exit status 1 if any file could not be stored.\n"},
+    {"bump", WF_CLI_CMD_BUMP, OPT_DRY_RUN | OPT_JSON, 0, SIZE_MAX, false,
+     "usage: wheelfarm bump [--dry-run] [RECIPE...] [--json]\n\n"
+     "Runs a version bump now: for each tracking recipe (those with 'track:'; all of them\n"
+     "unless RECIPEs are named) the daemon lists the project on the upstream index, picks the\n"
+     "newest version its specifier admits (not yanked, not a pre-release unless asked for, at\n"
+     "least min_age old) and queues it unless it is already built, at most bump.max_builds\n"
+     "versions per run. Prints the outcome per recipe, then every version with its verdict.\n\n"
+     "  --dry-run   only say what would be built and why; queue nothing\n"
+     "  --json      print the run's JSON report\n\n"
+     "Exit status: 0 when the run finished (built or not), 1 when a recipe could not be\n"
+     "judged (upstream index unreachable, ...).\n"},
     {"check", WF_CLI_CMD_CHECK, 0, 1, SIZE_MAX, false,
      "usage: wheelfarm check PATH...\n\n"
      "Validates recipe files or directories offline, without the daemon. Prints every problem\n"
@@ -108,9 +135,13 @@ static const char overview[] =
     "  show JOB        show one job\n"
     "  logs JOB        print a job's build log; -f follows it\n"
     "  cancel JOB      cancel a job\n"
-    "  workers         list workers\n"
+    "  retry JOB       build a failed or cancelled job again\n"
+    "  workers         list workers and their health\n"
+    "  drain NAME      let a worker finish its builds and take no new ones\n"
+    "  undrain NAME    let a drained worker take jobs again\n"
     "  recipes         list the daemon's recipes and recipe errors\n"
     "  sources add FILE...  store source archives in the daemon's cache\n"
+    "  bump [RECIPE...]  build new upstream versions of tracking recipes; --dry-run\n"
     "  check PATH...   validate recipe files offline\n" GLOBAL_USAGE
     "\nExit status: 0 ok, 1 a build failed (or check found errors), 2 usage or configuration\n"
     "error, 3 daemon unreachable.\n";
@@ -187,6 +218,7 @@ static int apply_opt(wf_cli_args *a, const struct opt_def *o, const char *value,
     case OPT_URL: a->url = value; break;
     case OPT_HELP: a->help = true; break;
     case OPT_VERSION: a->version = true; break;
+    case OPT_DRY_RUN: a->dry_run = true; break;
     case OPT_STATE:
         for (size_t i = 0; i < WF_ARRAY_SIZE(job_states); i++) {
             if (strcmp(value, job_states[i]) == 0) {
@@ -245,6 +277,17 @@ static int parse_job_id(const char *s, int64_t *out, char **err)
     return 0;
 }
 
+/* Worker names are [a-z0-9-]+ (lib/config.c); anything else cannot name one. */
+static bool worker_name_ok(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-'))
+            return false;
+    return true;
+}
+
 /* Checks what only makes sense once the command is known: allowed options, argument count. */
 static int validate(wf_cli_args *a, const struct cmd_def *d, unsigned seen, char **err)
 {
@@ -272,7 +315,9 @@ static int validate(wf_cli_args *a, const struct cmd_def *d, unsigned seen, char
                            d->job_arg                     ? "a JOB id"
                            : d->cmd == WF_CLI_CMD_BUILD   ? "a SPEC"
                            : d->cmd == WF_CLI_CMD_SOURCES ? "'add' and a FILE"
-                                                          : "a PATH");
+                           : d->cmd == WF_CLI_CMD_DRAIN || d->cmd == WF_CLI_CMD_UNDRAIN
+                               ? "a worker NAME ('wheelfarm workers' lists them)"
+                               : "a PATH");
         return WF_EINVAL;
     }
     if (a->n_positional > d->max_pos) {
@@ -287,6 +332,13 @@ static int validate(wf_cli_args *a, const struct cmd_def *d, unsigned seen, char
     }
     if (d->cmd == WF_CLI_CMD_SOURCES && strcmp(a->positional[0], "add") != 0) {
         *err = wf_asprintf("unknown 'sources' subcommand '%s' (use: sources add FILE...)",
+                           a->positional[0]);
+        return WF_EINVAL;
+    }
+    if ((d->cmd == WF_CLI_CMD_DRAIN || d->cmd == WF_CLI_CMD_UNDRAIN) &&
+        !worker_name_ok(a->positional[0])) {
+        *err = wf_asprintf("'%s' is not a worker name (lowercase letters, digits and '-', as "
+                           "'wheelfarm workers' shows)",
                            a->positional[0]);
         return WF_EINVAL;
     }

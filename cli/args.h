@@ -26,9 +26,13 @@ typedef enum {
     WF_CLI_CMD_SHOW,
     WF_CLI_CMD_LOGS,
     WF_CLI_CMD_CANCEL,
+    WF_CLI_CMD_RETRY,
     WF_CLI_CMD_WORKERS,
     WF_CLI_CMD_RECIPES,
     WF_CLI_CMD_SOURCES,
+    WF_CLI_CMD_BUMP,
+    WF_CLI_CMD_DRAIN,
+    WF_CLI_CMD_UNDRAIN,
     WF_CLI_CMD_CHECK,
 } wf_cli_command;
 
@@ -37,7 +41,8 @@ typedef enum {
 typedef struct wf_cli_args {
     wf_cli_command command;
     const char **positional; /* build: SPECs; check: PATHs; help: the COMMAND;
-                                sources: "add" then FILEs */
+                                sources: "add" then FILEs; bump: RECIPEs;
+                                drain, undrain: the worker NAME */
     size_t n_positional;
     const char **platforms; /* build --platform, in order */
     size_t n_platforms;
@@ -46,8 +51,9 @@ typedef struct wf_cli_args {
     const char *state;       /* jobs --state, or NULL */
     const char *socket_path; /* --socket, or NULL */
     const char *url;         /* --url, or NULL */
-    int64_t job_id;          /* show, logs, cancel: the JOB argument (> 0) */
+    int64_t job_id;          /* show, logs, cancel, retry: the JOB argument (> 0) */
     bool force, wait, follow, json, help, version;
+    bool dry_run; /* bump --dry-run */
 } wf_cli_args;
 
 /* Parses argv[1..argc-1]. On success returns 0 and fills *out (release it). On a usage error

@@ -1,6 +1,5 @@
 /* cmd_build.c - `wheelfarm build`: requests builds, then optionally waits for and follows them. */
 #include <inttypes.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -37,15 +36,6 @@ static cJSON *string_array(const char **v, size_t n)
     return arr;
 }
 
-static const char *user_name(void)
-{
-    const char *u = getenv("USER");
-    if (u != NULL && u[0] != '\0')
-        return u;
-    struct passwd *pw = getpwuid(getuid());
-    return pw != NULL ? pw->pw_name : "unknown";
-}
-
 /* The POST /api/v1/builds body, or NULL when out of memory. Caller frees with cJSON_free. */
 static char *build_body(const wf_cli_args *a)
 {
@@ -57,7 +47,7 @@ static char *build_body(const wf_cli_args *a)
         !cJSON_AddItemToObject(body, "python", string_array(a->python, a->n_python)) ||
         cJSON_AddBoolToObject(body, "force", a->force) == NULL ||
         cJSON_AddStringToObject(body, "trigger", "cli") == NULL ||
-        cJSON_AddStringToObject(body, "user", user_name()) == NULL)
+        cJSON_AddStringToObject(body, "user", wf_cli_api_user()) == NULL)
         goto out;
     text = cJSON_PrintUnformatted(body);
 out:
@@ -191,17 +181,51 @@ static int summarize(const cJSON *jobs, bool quiet)
     return failed + cancelled > 0 ? WF_CLI_EXIT_FAILED : WF_CLI_EXIT_OK;
 }
 
-/* Polls the request once a second until all its jobs have finished, showing progress as
- * asked. On success sets *out to the last request object (caller deletes). */
-static int wait_request(wf_cli_client *c, const wf_cli_args *a, int64_t request, cJSON **out)
+/* Fetches the request's jobs (request 0: none) and each job in `adopted` (queued or running
+ * for another request: the builds this one was skipped for) into one object
+ * {"id", ..., "jobs": [...]}. */
+static int fetch_jobs(wf_cli_client *c, int64_t request, const int64_t *adopted, size_t n_adopted,
+                      cJSON **out)
 {
-    struct follow f = {.live = isatty(STDOUT_FILENO) == 1};
     char path[64];
     cJSON *req = NULL;
-    int code;
-    snprintf(path, sizeof(path), "/api/v1/requests/%" PRId64, request);
-    for (;;) {
+    int code = WF_CLI_EXIT_OK;
+    if (request > 0) {
+        snprintf(path, sizeof(path), "/api/v1/requests/%" PRId64, request);
         code = wf_cli_api_get_patient(c, path, POLL_PATIENCE_S, &req);
+        if (code != WF_CLI_EXIT_OK)
+            return code;
+    } else {
+        req = cJSON_CreateObject();
+    }
+    cJSON *jobs = cJSON_GetObjectItemCaseSensitive(req, "jobs");
+    if (!cJSON_IsArray(jobs))
+        jobs = cJSON_AddArrayToObject(req, "jobs");
+    for (size_t i = 0; i < n_adopted; i++) {
+        cJSON *job = NULL;
+        snprintf(path, sizeof(path), "/api/v1/jobs/%" PRId64, adopted[i]);
+        code = wf_cli_api_get_patient(c, path, POLL_PATIENCE_S, &job);
+        if (code != WF_CLI_EXIT_OK) {
+            cJSON_Delete(req);
+            return code;
+        }
+        cJSON_AddItemToArray(jobs, job);
+    }
+    *out = req;
+    return WF_CLI_EXIT_OK;
+}
+
+/* Polls once a second until the request's jobs and the adopted ones (see fetch_jobs) have all
+ * finished, showing progress as asked. On success sets *out to the last answer (caller
+ * deletes). */
+static int wait_request(wf_cli_client *c, const wf_cli_args *a, int64_t request,
+                        const int64_t *adopted, size_t n_adopted, cJSON **out)
+{
+    struct follow f = {.live = isatty(STDOUT_FILENO) == 1};
+    cJSON *req = NULL;
+    int code;
+    for (;;) {
+        code = fetch_jobs(c, request, adopted, n_adopted, &req);
         if (code != WF_CLI_EXIT_OK)
             goto out;
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(req, "jobs");
@@ -221,6 +245,24 @@ out:
     cJSON_Delete(req);
     free(f.shown);
     return code;
+}
+
+/* The jobs a request was skipped for because they were already queued or running: --wait
+ * waits for those too, so "build X --wait" returns once X is built, whoever queued it. */
+static size_t adopted_jobs(const cJSON *skipped, int64_t **out)
+{
+    const cJSON *s;
+    size_t n = 0;
+    *out = NULL;
+    cJSON_ArrayForEach(s, skipped)
+    {
+        const cJSON *job = cJSON_GetObjectItemCaseSensitive(s, "job");
+        if (!cJSON_IsNumber(job))
+            continue;
+        *out = wf_realloc(*out, (n + 1) * sizeof(**out));
+        (*out)[n++] = (int64_t)job->valuedouble;
+    }
+    return n;
 }
 
 static void print_created(const cJSON *root)
@@ -245,6 +287,8 @@ static void print_created(const cJSON *root)
 int wf_cli_cmd_build(wf_cli_client *c, const wf_cli_args *a)
 {
     cJSON *root = NULL, *final = NULL;
+    int64_t *adopted = NULL;
+    size_t n_adopted = 0;
     char *body = build_body(a);
     int code = WF_CLI_EXIT_FAILED;
     if (body == NULL) {
@@ -256,14 +300,19 @@ int wf_cli_cmd_build(wf_cli_client *c, const wf_cli_args *a)
         goto out;
     const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(root, "jobs");
     const cJSON *request = cJSON_GetObjectItemCaseSensitive(root, "request");
+    n_adopted = adopted_jobs(cJSON_GetObjectItemCaseSensitive(root, "skipped"), &adopted);
     if (!a->json)
         print_created(root);
-    if (!a->wait || cJSON_GetArraySize(jobs) == 0 || !cJSON_IsNumber(request)) {
+    if (!a->wait || (cJSON_GetArraySize(jobs) == 0 && n_adopted == 0) || !cJSON_IsNumber(request)) {
         if (a->json)
             wf_cli_api_print_json(root);
         goto out;
     }
-    code = wait_request(c, a, (int64_t)request->valuedouble, &final);
+    if (n_adopted > 0 && !a->json)
+        printf("waiting also for %zu job(s) already queued or running for the same builds\n",
+               n_adopted);
+    code = wait_request(c, a, cJSON_GetArraySize(jobs) > 0 ? (int64_t)request->valuedouble : 0,
+                        adopted, n_adopted, &final);
     if (code != WF_CLI_EXIT_OK)
         goto out;
     if (a->json)
@@ -272,6 +321,7 @@ int wf_cli_cmd_build(wf_cli_client *c, const wf_cli_args *a)
         print_states(cJSON_GetObjectItemCaseSensitive(final, "jobs"), wf_time_s());
     code = summarize(cJSON_GetObjectItemCaseSensitive(final, "jobs"), a->json);
 out:
+    free(adopted);
     cJSON_Delete(final);
     cJSON_Delete(root);
     cJSON_free(body);

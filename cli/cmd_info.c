@@ -1,5 +1,9 @@
-/* cmd_info.c - `wheelfarm workers`, `recipes` (from the daemon) and `check` (offline). */
+/* cmd_info.c - `wheelfarm workers`, `drain`, `undrain`, `recipes` (from the daemon) and `check`
+ * (offline). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cli/api.h"
 #include "cli/commands.h"
@@ -15,7 +19,8 @@ int wf_cli_cmd_workers(wf_cli_client *c, const wf_cli_args *a)
     if (a->json) {
         wf_cli_api_print_json(root);
     } else {
-        char *table = wf_cli_render_workers(cJSON_GetObjectItemCaseSensitive(root, "workers"));
+        char *table = wf_cli_render_workers(cJSON_GetObjectItemCaseSensitive(root, "workers"),
+                                            (int64_t)time(NULL));
         fputs(table, stdout);
         free(table);
     }
@@ -24,8 +29,31 @@ out:
     return code;
 }
 
-/* Lists the recipes the daemon loaded, then the errors in its recipe files on stderr; the
- * exit status is 1 when there are any, so scripts notice a broken recipe repository. */
+int wf_cli_cmd_drain(wf_cli_client *c, const wf_cli_args *a)
+{
+    int drain = a->command == WF_CLI_CMD_DRAIN;
+    cJSON *w = NULL;
+    char *path =
+        wf_asprintf("/api/v1/workers/%s/%s", a->positional[0], drain ? "drain" : "undrain");
+    int code = wf_cli_api_call(c, "POST", path, NULL, &w);
+    free(path);
+    if (code != WF_CLI_EXIT_OK)
+        goto out;
+    if (a->json) {
+        wf_cli_api_print_json(w);
+    } else {
+        char *line = wf_cli_render_drained(w);
+        fputs(line, stdout);
+        free(line);
+    }
+out:
+    cJSON_Delete(w);
+    return code;
+}
+
+/* Lists the recipes the daemon has in force, then the errors in its recipe files (the last load
+ * failed; the set listed stays in force) and the recipes it cannot build on stderr; the exit
+ * status is 1 when there are errors, so scripts notice a broken recipe repository. */
 int wf_cli_cmd_recipes(wf_cli_client *c, const wf_cli_args *a)
 {
     cJSON *root = NULL;
@@ -33,21 +61,20 @@ int wf_cli_cmd_recipes(wf_cli_client *c, const wf_cli_args *a)
     if (code != WF_CLI_EXIT_OK)
         goto out;
     const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
-    const cJSON *e;
     if (a->json) {
         wf_cli_api_print_json(root);
     } else {
         char *table = wf_cli_render_recipes(cJSON_GetObjectItemCaseSensitive(root, "recipes"));
         fputs(table, stdout);
         free(table);
-        if (cJSON_GetArraySize(errors) > 0)
-            fprintf(stderr, "errors in the daemon's recipe files:\n");
-        cJSON_ArrayForEach(e, errors)
-        {
-            char *line = wf_cli_render_clean(cJSON_IsString(e) ? e->valuestring : "?", 0);
-            fprintf(stderr, "%s\n", line);
-            free(line);
-        }
+        char *repo = wf_cli_render_repository(cJSON_GetObjectItemCaseSensitive(root, "repository"),
+                                              wf_time_s());
+        if (repo != NULL)
+            fputs(repo, stdout);
+        free(repo);
+        char *problems = wf_cli_render_recipe_problems(root, wf_time_s());
+        fputs(problems, stderr);
+        free(problems);
     }
     if (cJSON_GetArraySize(errors) > 0)
         code = WF_CLI_EXIT_FAILED;

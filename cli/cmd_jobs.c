@@ -1,4 +1,5 @@
-/* cmd_jobs.c - `wheelfarm jobs`, `show`, `logs` and `cancel`: looking at and stopping jobs. */
+/* cmd_jobs.c - `wheelfarm jobs`, `show`, `logs`, `cancel` and `retry`: looking at, stopping and
+ * restarting jobs. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,38 @@ int wf_cli_cmd_cancel(wf_cli_client *c, const wf_cli_args *a)
         printf("job %" PRId64 " cancelled\n", a->job_id);
     else
         printf("job %" PRId64 " is %s; nothing to cancel\n", a->job_id, s);
+out:
+    cJSON_Delete(job);
+    return code;
+}
+
+int wf_cli_cmd_retry(wf_cli_client *c, const wf_cli_args *a)
+{
+    cJSON *job = NULL;
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/jobs/%" PRId64 "/retry", a->job_id);
+    cJSON *body = cJSON_CreateObject();
+    char *text = NULL;
+    if (body != NULL && cJSON_AddStringToObject(body, "user", wf_cli_api_user()) != NULL)
+        text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    if (text == NULL) {
+        fprintf(stderr, "wheelfarm: out of memory\n");
+        return WF_CLI_EXIT_FAILED;
+    }
+    int code = wf_cli_api_call(c, "POST", path, text, &job);
+    cJSON_free(text);
+    if (code != WF_CLI_EXIT_OK)
+        goto out;
+    if (a->json) {
+        wf_cli_api_print_json(job);
+    } else {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(job, "id");
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(job, "request");
+        printf("job %" PRId64 " retried as job %.0f (request %.0f)\n", a->job_id,
+               cJSON_IsNumber(id) ? id->valuedouble : 0.0,
+               cJSON_IsNumber(req) ? req->valuedouble : 0.0);
+    }
 out:
     cJSON_Delete(job);
     return code;

@@ -18,9 +18,13 @@ static command_fn remote_command(wf_cli_command cmd)
     case WF_CLI_CMD_SHOW: return wf_cli_cmd_show;
     case WF_CLI_CMD_LOGS: return wf_cli_cmd_logs;
     case WF_CLI_CMD_CANCEL: return wf_cli_cmd_cancel;
+    case WF_CLI_CMD_RETRY: return wf_cli_cmd_retry;
     case WF_CLI_CMD_WORKERS: return wf_cli_cmd_workers;
     case WF_CLI_CMD_RECIPES: return wf_cli_cmd_recipes;
     case WF_CLI_CMD_SOURCES: return wf_cli_cmd_sources;
+    case WF_CLI_CMD_BUMP: return wf_cli_cmd_bump;
+    case WF_CLI_CMD_DRAIN:
+    case WF_CLI_CMD_UNDRAIN: return wf_cli_cmd_drain;
     default: return NULL;
     }
 }

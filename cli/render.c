@@ -379,26 +379,110 @@ char *wf_cli_render_skipped(const cJSON *skipped)
     return wf_buf_detach(&b);
 }
 
-char *wf_cli_render_workers(const cJSON *workers)
+/* How a worker is reached: its endpoint, "context NAME" or "builder NAME"; NULL when it uses
+ * the client's default engine. Heap. */
+static char *worker_target(const cJSON *w)
 {
-    static const char *const h[] = {"NAME", "DRIVER", "PLATFORMS", "SLOTS", "STATE", "ENDPOINT"};
+    if (jstr(w, "context") != NULL)
+        return wf_asprintf("context %s", jstr(w, "context"));
+    if (jstr(w, "builder") != NULL)
+        return wf_asprintf("builder %s%s%s", jstr(w, "builder"), jstr(w, "endpoint") ? " at " : "",
+                           jstr_or(w, "endpoint", ""));
+    return jstr(w, "endpoint") != NULL ? wf_strdup(jstr(w, "endpoint")) : NULL;
+}
+
+char *wf_cli_render_workers(const cJSON *workers, int64_t now)
+{
+    static const char *const h[] = {"NAME",  "DRIVER", "PLATFORMS", "SLOTS",
+                                    "STATE", "SINCE",  "TARGET",    "LABELS"};
     wf_cli_table *t = wf_cli_table_new(WF_ARRAY_SIZE(h), h);
+    wf_buf why = WF_BUF_INIT;
     const cJSON *w;
     cJSON_ArrayForEach(w, as_array(workers))
     {
-        char slots[64];
+        char slots[64], age[32];
         snprintf(slots, sizeof(slots), "%" PRId64 "/%" PRId64, jint(w, "busy", 0),
                  jint(w, "slots", 0));
+        int64_t since = jint(w, "since", 0);
         char *plat = join(cJSON_GetObjectItemCaseSensitive(w, "platforms"));
         bool emu = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "emulated"));
         char *plat_label = wf_asprintf("%s%s", plat, emu ? " (emulated)" : "");
-        const char *row[] = {jstr(w, "name"), jstr(w, "driver"), plat_label,
-                             slots,           jstr(w, "state"),  jstr(w, "endpoint")};
+        char *labels = join(cJSON_GetObjectItemCaseSensitive(w, "labels"));
+        char *target = worker_target(w);
+        const char *row[] = {
+            jstr(w, "name"),  jstr(w, "driver"),
+            plat_label,       slots,
+            jstr(w, "state"), since > 0 ? wf_cli_render_age(age, sizeof(age), now - since) : NULL,
+            target,           labels[0] != '\0' ? labels : NULL};
         wf_cli_table_add(t, row);
+        /* Reasons are long (a client's error line): whole, under the table. */
+        if (jstr(w, "reason") != NULL) {
+            char *name = wf_cli_render_clean(jstr_or(w, "name", "?"), 0);
+            char *reason = wf_cli_render_clean(jstr(w, "reason"), 0);
+            wf_buf_addf(&why, "%s: %s\n", name, reason);
+            free(name);
+            free(reason);
+        }
+        free(target);
+        free(labels);
         free(plat_label);
         free(plat);
     }
-    return render_table_and_free(t);
+    char *table = render_table_and_free(t);
+    if (why.len == 0)
+        return table;
+    char *out = wf_asprintf("%s\n%s", table, why.ptr);
+    free(table);
+    wf_buf_release(&why);
+    return out;
+}
+
+char *wf_cli_render_drained(const cJSON *worker)
+{
+    const char *name = jstr_or(worker, "name", "?");
+    const char *state = jstr_or(worker, "state", "?");
+    int64_t busy = jint(worker, "busy", 0);
+    bool drained = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(worker, "drained"));
+    char *clean = wf_cli_render_clean(name, 0);
+    char *out;
+    if (drained && busy > 0)
+        out = wf_asprintf("worker '%s' is draining: its %" PRId64
+                          " running build(s) finish, it takes no new jobs\n",
+                          clean, busy);
+    else if (drained)
+        out = wf_asprintf("worker '%s' is drained: it takes no new jobs\n", clean);
+    else if (strcmp(state, "healthy") == 0)
+        out = wf_asprintf("worker '%s' takes jobs again\n", clean);
+    else {
+        char *why = wf_cli_render_clean(jstr_or(worker, "reason", state), 0);
+        out = wf_asprintf("worker '%s' is undrained; it takes jobs once it is healthy (now %s: "
+                          "%s)\n",
+                          clean, state, why);
+        free(why);
+    }
+    free(clean);
+    return out;
+}
+
+char *wf_cli_render_repository(const cJSON *repo, int64_t now)
+{
+    if (!cJSON_IsObject(repo))
+        return NULL;
+    char age[32] = "never";
+    int64_t at = jint(repo, "polled_at", -1);
+    if (at >= 0)
+        wf_cli_render_age(age, sizeof(age), now - at);
+    char *line = wf_asprintf("recipes from branch %s of %s (path %s): commit %.12s, polled %s%s\n",
+                             jstr_or(repo, "branch", "?"), jstr_or(repo, "git", "?"),
+                             jstr_or(repo, "path", "."), jstr_or(repo, "commit", "none yet"), age,
+                             at >= 0 ? " ago" : "");
+    char *clean = wf_cli_render_clean(line, 0);
+    free(line);
+    wf_buf b = WF_BUF_INIT;
+    wf_buf_adds(&b, clean);
+    wf_buf_adds(&b, "\n");
+    free(clean);
+    return wf_buf_detach(&b);
 }
 
 char *wf_cli_render_recipes(const cJSON *recipes)
@@ -409,6 +493,13 @@ char *wf_cli_render_recipes(const cJSON *recipes)
     cJSON_ArrayForEach(r, as_array(recipes))
     {
         char *versions = join(cJSON_GetObjectItemCaseSensitive(r, "versions"));
+        const char *track = jstr(cJSON_GetObjectItemCaseSensitive(r, "track"), "specifier");
+        if (track != NULL) {
+            char *with = wf_asprintf("%s%strack %s", versions, versions[0] ? " + " : "",
+                                     track[0] ? track : "(any)");
+            free(versions);
+            versions = with;
+        }
         char *python = join(cJSON_GetObjectItemCaseSensitive(r, "python"));
         char *plat = join(cJSON_GetObjectItemCaseSensitive(r, "platforms"));
         char *file = jstr(r, "file") != NULL
@@ -422,6 +513,42 @@ char *wf_cli_render_recipes(const cJSON *recipes)
         free(file);
     }
     return render_table_and_free(t);
+}
+
+/* One "file:line:column: message" line per problem of an errors or warnings array. */
+static void add_problems(wf_buf *b, const cJSON *list)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, as_array(list))
+    {
+        const char *text = cJSON_IsString(e) ? e->valuestring : jstr(e, "text");
+        char *line = wf_cli_render_clean(text != NULL ? text : "?", 0);
+        wf_buf_addf(b, "  %s\n", line);
+        free(line);
+    }
+}
+
+char *wf_cli_render_recipe_problems(const cJSON *root, int64_t now)
+{
+    wf_buf b = WF_BUF_INIT;
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(root, "errors");
+    const cJSON *warnings = cJSON_GetObjectItemCaseSensitive(root, "warnings");
+    if (cJSON_GetArraySize(errors) > 0) {
+        int64_t at = jint(root, "loaded_at", 0);
+        char age[32];
+        char *src = wf_cli_render_clean(jstr(root, "source") ? jstr(root, "source") : "-", 0);
+        wf_buf_addf(&b,
+                    "errors in the daemon's recipe files; the set loaded from %s %s ago stays "
+                    "in force until they are fixed:\n",
+                    src, wf_cli_render_age(age, sizeof(age), at > 0 ? now - at : 0));
+        free(src);
+        add_problems(&b, errors);
+    }
+    if (cJSON_GetArraySize(warnings) > 0) {
+        wf_buf_adds(&b, "recipes that cannot be built with this daemon's images:\n");
+        add_problems(&b, warnings);
+    }
+    return wf_buf_detach(&b);
 }
 
 /* "2023-11-14 22:13:20 UTC (5m ago)", or "-" when the time is absent. */
@@ -469,6 +596,39 @@ static void add_attempts(wf_buf *b, const cJSON *attempts, int64_t now)
     }
 }
 
+/* One line for the request's trigger record: "cli by alice", "pr #12 at 1a2b3c4d5e6f (refs/...)",
+ * "bump to 1.1", "commit 1a2b3c4d5e6f on main", then ": detail" when there is one. */
+static char *trigger_line(const cJSON *t)
+{
+    if (!cJSON_IsObject(t))
+        return NULL;
+    wf_buf b = WF_BUF_INIT;
+    const char *kind = jstr_or(t, "kind", "?");
+    const char *user = jstr(t, "user"), *commit = jstr(t, "commit"), *ref = jstr(t, "ref");
+    const char *head = jstr(t, "head_sha"), *upv = jstr(t, "upstream_version");
+    const char *detail = jstr(t, "detail");
+    int64_t pr = jint(t, "pr", 0);
+    wf_buf_adds(&b, kind);
+    if (user != NULL)
+        wf_buf_addf(&b, " by %s", user);
+    if (pr > 0)
+        wf_buf_addf(&b, " #%" PRId64, pr);
+    if (head != NULL)
+        wf_buf_addf(&b, " head %.12s", head);
+    else if (commit != NULL)
+        wf_buf_addf(&b, " commit %.12s", commit);
+    if (ref != NULL)
+        wf_buf_addf(&b, " on %s", ref);
+    if (upv != NULL)
+        wf_buf_addf(&b, " to %s", upv);
+    if (detail != NULL)
+        wf_buf_addf(&b, ": %s", detail);
+    char *line = wf_buf_detach(&b);
+    char *clean = wf_cli_render_clean(line, 0);
+    free(line);
+    return clean;
+}
+
 char *wf_cli_render_job(const cJSON *job, int64_t now)
 {
     wf_buf b = WF_BUF_INIT;
@@ -486,6 +646,9 @@ char *wf_cli_render_job(const cJSON *job, int64_t now)
     add_field(&b, "worker:", worker);
     snprintf(num, sizeof(num), "%" PRId64, jint(job, "request", 0));
     add_field(&b, "request:", num);
+    char *trig = trigger_line(cJSON_GetObjectItemCaseSensitive(job, "trigger"));
+    add_field(&b, "trigger:", trig);
+    free(trig);
     add_field(&b, "forced:",
               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job, "forced")) ? "yes" : "no");
     add_field(&b, "build key:", jstr(job, "build_key"));
@@ -496,6 +659,24 @@ char *wf_cli_render_job(const cJSON *job, int64_t now)
         add_field(&b, "duration:", wf_cli_render_duration(dur, sizeof(dur), job_elapsed(job, now)));
     add_field(&b, "wait reason:", jstr(job, "wait_reason"));
     add_field(&b, "error:", jstr(job, "error"));
+    if (jint(job, "retry_of", 0) > 0) {
+        snprintf(num, sizeof(num), "job %" PRId64, jint(job, "retry_of", 0));
+        add_field(&b, "retry of:", num);
+    }
+    if (jint(job, "infra_failures", 0) > 0) {
+        snprintf(num, sizeof(num), "%" PRId64 " (retried with a backoff)",
+                 jint(job, "infra_failures", 0));
+        add_field(&b, "infra fails:", num);
+    }
+    const cJSON *lease = cJSON_GetObjectItemCaseSensitive(job, "lease");
+    if (cJSON_IsObject(lease)) {
+        char *text = wf_asprintf(
+            "attempt %" PRId64 " on %s, expires in %s", jint(lease, "attempt", 0),
+            jstr_or(lease, "worker", "?"),
+            wf_cli_render_duration(dur, sizeof(dur), jint(lease, "expires_at", now) - now));
+        add_field(&b, "lease:", text);
+        free(text);
+    }
     add_field(&b, "last log:", jstr(job, "last_log_line"));
     add_field(&b, "artifact:", jstr(art, "filename"));
     if (cJSON_IsObject(art)) {
@@ -505,6 +686,16 @@ char *wf_cli_render_job(const cJSON *job, int64_t now)
         add_field(&b, "  sha256:", jstr(art, "sha256"));
         add_field(&b, "  size:", num);
         add_field(&b, "  url:", jstr(art, "url"));
+    }
+    /* Declared substitutes in the build key (the log says whether each was used). */
+    const cJSON *sub;
+    cJSON_ArrayForEach(sub, cJSON_GetObjectItemCaseSensitive(job, "substitutes"))
+    {
+        char *t = wf_asprintf("%s: sha256:%s for sha256:%s (%s: %s)", jstr_or(sub, "source", "?"),
+                              jstr_or(sub, "use", "?"), jstr_or(sub, "for", "?"),
+                              jstr_or(sub, "declared_at", "?"), jstr_or(sub, "reason", ""));
+        add_field(&b, "substitute:", t);
+        free(t);
     }
     add_attempts(&b, cJSON_GetObjectItemCaseSensitive(job, "attempts"), now);
     free(worker);
@@ -574,4 +765,113 @@ char *wf_cli_render_unreachable(const char *where, const char *origin, bool is_s
                        strcmp(origin, "default") != 0 ? origin : "",
                        strcmp(origin, "default") != 0 ? ")" : "",
                        error != NULL && error[0] != '\0' ? error : "no answer");
+}
+
+/* ---- bump runs ---- */
+
+/* What a recipe's outcome means, for people. Heap string. */
+static char *bump_outcome(const cJSON *rec, int64_t max_builds)
+{
+    const char *o = jstr_or(rec, "outcome", "?");
+    int64_t jobs = jint(rec, "jobs", 0);
+    if (strcmp(o, "queued") == 0)
+        return wf_asprintf("queued: request %" PRId64 ", %" PRId64 " job%s",
+                           jint(rec, "request", 0), jobs, jobs == 1 ? "" : "s");
+    if (strcmp(o, "would-build") == 0)
+        return wf_strdup("would build");
+    if (strcmp(o, "built") == 0)
+        return wf_strdup("up to date");
+    if (strcmp(o, "active") == 0)
+        return wf_strdup("already queued");
+    if (strcmp(o, "deferred") == 0)
+        return wf_asprintf("deferred (max_builds %" PRId64 ")", max_builds);
+    if (strcmp(o, "nothing") == 0)
+        return wf_strdup("nothing eligible");
+    return wf_strdup(o);
+}
+
+/* "  VERSION  VERDICT  WHY" lines, the first two columns padded; WHY is never cut. */
+static void bump_versions(wf_buf *b, const cJSON *rec)
+{
+    const cJSON *vs = as_array(cJSON_GetObjectItemCaseSensitive(rec, "versions"));
+    const cJSON *v;
+    size_t wv = strlen("VERSION"), wd = strlen("VERDICT");
+    cJSON_ArrayForEach(v, vs)
+    {
+        size_t a = wf_cli_render_width(jstr_or(v, "version", "?"));
+        size_t d = wf_cli_render_width(jstr_or(v, "verdict", "?"));
+        wv = a > wv ? a : wv;
+        wd = d > wd ? d : wd;
+    }
+    if (cJSON_GetArraySize(vs) == 0) {
+        wf_buf_adds(b, "  (no versions listed)\n");
+        return;
+    }
+    wf_buf_addf(b, "  %-*s  %-*s  WHY\n", (int)wv, "VERSION", (int)wd, "VERDICT");
+    cJSON_ArrayForEach(v, vs)
+    {
+        char *ver = wf_cli_render_clean(jstr_or(v, "version", "?"), 0);
+        char *why = wf_cli_render_clean(jstr_or(v, "reason", ""), 0);
+        wf_buf_addf(b, "  %-*s  %-*s  %s\n", (int)wv, ver, (int)wd, jstr_or(v, "verdict", "?"),
+                    why);
+        free(ver);
+        free(why);
+    }
+    int64_t omitted = jint(rec, "versions_omitted", 0);
+    if (omitted > 0)
+        wf_buf_addf(b, "  (%" PRId64 " older version%s not shown)\n", omitted,
+                    omitted == 1 ? "" : "s");
+}
+
+char *wf_cli_render_bump(const cJSON *run, int64_t now)
+{
+    static const char *const h[] = {"RECIPE", "TRACK", "OUTCOME", "VERSION", "WHY"};
+    wf_buf b = WF_BUF_INIT;
+    int dry = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "dry_run"));
+    int64_t max = jint(run, "max_builds", 0);
+    int64_t n = jint(run, dry ? "would_queue" : "queued", 0);
+    char age[16];
+    wf_cli_render_age(age, sizeof(age), now - jint(run, "started_at", now));
+    wf_buf_addf(&b,
+                "bump run %" PRId64 " (%s%s, %s ago): %" PRId64 " version%s %s, %" PRId64
+                " deferred by max_builds %" PRId64 ", %" PRId64 " error%s\n",
+                jint(run, "id", 0), jstr_or(run, "kind", "?"), dry ? ", dry run" : "", age, n,
+                n == 1 ? "" : "s", dry ? "would be queued" : "queued", jint(run, "deferred", 0),
+                max, jint(run, "errors", 0), jint(run, "errors", 0) == 1 ? "" : "s");
+    const cJSON *recs = as_array(cJSON_GetObjectItemCaseSensitive(run, "recipes"));
+    const cJSON *r;
+    if (cJSON_GetArraySize(recs) == 0) {
+        wf_buf_adds(&b, "no tracking recipes (give a recipe 'track: SPECIFIER')\n");
+        return wf_buf_detach(&b);
+    }
+    wf_cli_table *t = wf_cli_table_new(WF_ARRAY_SIZE(h), h);
+    cJSON_ArrayForEach(r, recs)
+    {
+        char *outcome = bump_outcome(r, max);
+        const char *why = jstr(r, "error") != NULL ? jstr(r, "error") : jstr(r, "summary");
+        const char *row[] = {jstr(r, "recipe"), jstr(r, "track"), outcome, jstr(r, "version"), why};
+        wf_cli_table_add(t, row);
+        free(outcome);
+    }
+    char *table = render_table_and_free(t);
+    wf_buf_adds(&b, table);
+    free(table);
+    cJSON_ArrayForEach(r, recs)
+    {
+        const char *err = jstr(r, "error");
+        char *name = wf_cli_render_clean(jstr_or(r, "recipe", "?"), 0);
+        char *index = wf_cli_render_clean(jstr_or(r, "index", "-"), 0);
+        wf_buf_addf(&b, "\n%s: track %s, index %s (%s)\n", name, jstr_or(r, "track", "?"), index,
+                    jstr_or(r, "format", "not read"));
+        if (err != NULL) {
+            char *e = wf_cli_render_clean(err, 0);
+            wf_buf_addf(&b, "  error: %s\n", e);
+            free(e);
+        } else {
+            bump_versions(&b, r);
+        }
+        free(name);
+        free(index);
+    }
+    return wf_buf_detach(&b);
 }

@@ -53,8 +53,23 @@ char *wf_cli_render_state_line(const cJSON *job, int64_t now);
 char *wf_cli_render_jobs(const cJSON *jobs, int64_t now);
 char *wf_cli_render_created(const cJSON *jobs);
 char *wf_cli_render_skipped(const cJSON *skipped);
-char *wf_cli_render_workers(const cJSON *workers);
+/* The workers table; `now` (epoch s) turns each "since" into an age. Under it, after a blank
+ * line, "NAME: REASON" for each worker that has a reason (unhealthy, draining, probing). */
+char *wf_cli_render_workers(const cJSON *workers, int64_t now);
+/* What `drain` / `undrain` print for the worker object the daemon answered. */
+char *wf_cli_render_drained(const cJSON *worker);
 char *wf_cli_render_recipes(const cJSON *recipes);
+/* The problems of GET /api/v1/recipes (its "errors", "warnings", "source" and "loaded_at"), for
+ * stderr: a heading, then one "file:line:column: message" line per problem; "" when none. */
+char *wf_cli_render_recipe_problems(const cJSON *root, int64_t now);
+/* The line saying where the daemon's recipes come from when they are a git repository (the
+ * "repository" object of GET /api/v1/recipes): "recipes from branch B of URL (path P): commit
+ * C, polled 5s ago\n"; NULL when repo is not an object. */
+char *wf_cli_render_repository(const cJSON *repo, int64_t now);
+/* A finished bump run (GET /api/v1/bump/runs/ID): a headline, a table of the recipes (RECIPE,
+ * TRACK, OUTCOME, VERSION, WHY), then each recipe's versions newest first with their verdict and
+ * reason, unabridged. */
+char *wf_cli_render_bump(const cJSON *run, int64_t now);
 /* Every field of one job (GET /api/v1/jobs/ID), attempts included. */
 char *wf_cli_render_job(const cJSON *job, int64_t now);
 

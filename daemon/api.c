@@ -6,11 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "daemon/api_bump.h"
 #include "daemon/api_sources.h"
 #include "daemon/internal.h"
 #include "daemon/planner.h"
+#include "daemon/recipe_repo.h"
+#include "lib/channel.h"
+#include "daemon/substitute.h"
 #include "lib/log.h"
 
 /* Log chunks handed out per request, so a huge log cannot balloon one response. */
@@ -55,10 +60,90 @@ static cJSON *artifact_json(const wf_artifact_row *a)
     cJSON_AddNumberToObject(o, "size", (double)a->size);
     add_str_or_null(o, "platform_tag", a->platform_tag);
     add_str_or_null(o, "requires_python", a->requires_python);
-    char *url = wf_asprintf("/files/%s/%s", a->project, a->filename);
+    /* Where the channel serves it (a wheel linked from main is served by the channel too). */
+    char *prefix = wf_channel_url_prefix(a->channel);
+    char *url = wf_asprintf("%s/files/%s/%s", prefix, a->project, a->filename);
+    free(prefix);
     cJSON_AddStringToObject(o, "url", url);
     free(url);
     return o;
+}
+
+/* The request's trigger record: {kind, user, commit, ref, pr, head_sha, upstream_version,
+ * detail, created_at}; absent fields are null. NULL when the request cannot be read. */
+static cJSON *trigger_json(wf_daemon *d, int64_t request_id)
+{
+    char *kind = NULL, *user = NULL;
+    int64_t created = 0;
+    wf_request_origin o = {0};
+    if (wf_store_request_get(d->store, request_id, &kind, &user, &created) != 0)
+        return NULL;
+    if (wf_store_request_origin(d->store, request_id, &o) != 0) {
+        free(kind);
+        free(user);
+        return NULL;
+    }
+    cJSON *t = cJSON_CreateObject();
+    add_str_or_null(t, "kind", kind);
+    add_str_or_null(t, "user", user);
+    add_str_or_null(t, "commit", o.commit);
+    add_str_or_null(t, "ref", o.ref);
+    if (o.pr > 0)
+        cJSON_AddNumberToObject(t, "pr", (double)o.pr);
+    else
+        cJSON_AddNullToObject(t, "pr");
+    add_str_or_null(t, "head_sha", o.head_sha);
+    add_str_or_null(t, "upstream_version", o.upstream_version);
+    add_str_or_null(t, "detail", o.detail);
+    cJSON_AddNumberToObject(t, "created_at", (double)created);
+    free(kind);
+    free(user);
+    wf_request_origin_release(&o);
+    return t;
+}
+
+/* Why a queued job waits: its backoff after an infrastructure failure, or what the scheduler
+ * says. Heap string or NULL. */
+static char *wait_reason(wf_daemon *d, const wf_job_row *j)
+{
+    if (j->state != WF_JOB_QUEUED)
+        return NULL;
+    if (j->not_before > wf_time_s()) {
+        char at[16] = "?";
+        struct tm tm;
+        time_t t = (time_t)j->not_before;
+        if (gmtime_r(&t, &tm) != NULL)
+            strftime(at, sizeof(at), "%H:%M:%S", &tm);
+        if (j->avoid_worker != NULL)
+            return wf_asprintf("retrying after infrastructure failure on worker %s at %s UTC",
+                               j->avoid_worker, at);
+        return wf_asprintf("retrying after infrastructure failure at %s UTC", at);
+    }
+    return wf__sched_wait_reason(d, j->platform);
+}
+
+/* The running attempt's lease, or null. */
+static cJSON *lease_json(wf_daemon *d, const wf_job_row *j)
+{
+    wf_lease_row l = {0};
+    if (j->state != WF_JOB_RUNNING || wf_store_lease_get(d->store, j->id, &l) != 0)
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "attempt", l.attempt);
+    cJSON_AddStringToObject(o, "worker", l.worker);
+    cJSON_AddNumberToObject(o, "acquired_at", (double)(l.acquired_ms / 1000));
+    cJSON_AddNumberToObject(o, "renewed_at", (double)(l.renewed_ms / 1000));
+    cJSON_AddNumberToObject(o, "expires_at", (double)(l.expires_ms / 1000));
+    wf_lease_row_release(&l);
+    return o;
+}
+
+static void add_id_or_null(cJSON *o, const char *key, int64_t v)
+{
+    if (v != 0)
+        cJSON_AddNumberToObject(o, key, (double)v);
+    else
+        cJSON_AddNullToObject(o, key);
 }
 
 static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
@@ -66,10 +151,16 @@ static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)j->id);
     cJSON_AddNumberToObject(o, "request", (double)j->request_id);
+    cJSON *trig = trigger_json(d, j->request_id);
+    if (trig != NULL)
+        cJSON_AddItemToObject(o, "trigger", trig);
+    else
+        cJSON_AddNullToObject(o, "trigger");
     cJSON_AddStringToObject(o, "recipe", j->recipe);
     cJSON_AddStringToObject(o, "version", j->version);
     cJSON_AddStringToObject(o, "python", j->python);
     cJSON_AddStringToObject(o, "platform", j->platform);
+    cJSON_AddStringToObject(o, "channel", j->channel != NULL ? j->channel : "");
     cJSON_AddStringToObject(o, "state", wf_job_state_name(j->state));
     add_str_or_null(o, "worker", j->worker);
     cJSON_AddBoolToObject(o, "emulated", j->emulated);
@@ -80,14 +171,19 @@ static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
     cJSON_AddNumberToObject(o, "started_at", (double)j->started_at);
     cJSON_AddNumberToObject(o, "finished_at", (double)j->finished_at);
     add_str_or_null(o, "error", j->error);
-    char *why = j->state == WF_JOB_QUEUED ? wf__sched_wait_reason(d, j->platform) : NULL;
+    char *why = wait_reason(d, j);
     add_str_or_null(o, "wait_reason", why);
     free(why);
+    cJSON_AddNumberToObject(o, "infra_failures", j->infra_failures);
+    add_id_or_null(o, "not_before", j->not_before);
+    add_str_or_null(o, "avoid_worker", j->avoid_worker);
+    add_id_or_null(o, "retry_of", j->retry_of);
+    cJSON_AddItemToObject(o, "lease", lease_json(d, j));
     add_str_or_null(o, "last_log_line", wf__run_last_line(d, j->id));
     wf_artifact_row a = {0};
     if (j->state == WF_JOB_SUCCEEDED &&
         (wf_store_artifact_by_job(d->store, j->id, &a) == 0 ||
-         wf_store_artifact_by_key(d->store, j->build_key, &a) == 0)) {
+         wf_store_artifact_by_key_in(d->store, j->channel, j->build_key, &a) == 0)) {
         cJSON_AddItemToObject(o, "artifact", artifact_json(&a));
         wf_artifact_row_release(&a);
     } else {
@@ -183,54 +279,6 @@ static const char *json_string(const cJSON *o, const char *key, const char *dflt
     return cJSON_IsString(v) ? v->valuestring : dflt;
 }
 
-/* Creates the request and its jobs in one transaction; skips keys already built or in flight. */
-static int create_jobs(wf_daemon *d, const wf_plan *plan, int force, const char *trigger,
-                       const char *user, int64_t *request_id, cJSON *skipped)
-{
-    int rc = wf_store_begin(d->store);
-    if (rc != 0)
-        return rc;
-    if ((rc = wf_store_request_create(d->store, trigger, user, request_id)) != 0)
-        goto fail;
-    for (size_t i = 0; i < plan->n; i++) {
-        const wf_plan_job *pj = &plan->jobs[i];
-        const char *reason = NULL;
-        wf_artifact_row a = {0};
-        int64_t active = 0;
-        if (!force && wf_store_artifact_by_key(d->store, pj->build_key, &a) == 0) {
-            reason = "already built";
-        } else if ((rc = wf_store_job_active_for_key(d->store, pj->build_key, &active)) != 0) {
-            goto fail;
-        } else if (active != 0) {
-            reason = "already queued or running";
-        }
-        if (reason != NULL) {
-            cJSON *s = cJSON_CreateObject();
-            cJSON_AddStringToObject(s, "recipe", pj->recipe->normalized);
-            cJSON_AddStringToObject(s, "version", pj->version);
-            cJSON_AddStringToObject(s, "python", pj->python);
-            cJSON_AddStringToObject(s, "platform", pj->platform);
-            cJSON_AddStringToObject(s, "reason", reason);
-            if (a.filename != NULL)
-                cJSON_AddStringToObject(s, "filename", a.filename);
-            if (active != 0)
-                cJSON_AddNumberToObject(s, "job", (double)active);
-            cJSON_AddItemToArray(skipped, s);
-            wf_artifact_row_release(&a);
-            continue;
-        }
-        int64_t id = 0;
-        rc = wf_store_job_create(d->store, *request_id, pj->recipe->normalized, pj->version,
-                                 pj->python, pj->platform, pj->build_key, force, &id);
-        if (rc != 0)
-            goto fail;
-    }
-    return wf_store_commit(d->store);
-fail:
-    wf_store_rollback(d->store);
-    return rc;
-}
-
 static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response *res)
 {
     cJSON *body = cJSON_ParseWithLength(req->body, req->body_len);
@@ -258,6 +306,19 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
                     "python tags");
         goto done;
     }
+    /* "NAME" of a tracking recipe without versions plans nothing: say what to do instead. */
+    for (size_t i = 0; i < n_specs && plan.n == 0; i++) {
+        const wf_recipe *r = wf_recipe_list_find(d->recipes, specs[i]);
+        if (r != NULL && r->n_versions == 0) {
+            char *m = wf_asprintf("recipe '%s' lists no versions; it tracks '%s' upstream", r->name,
+                                  r->track != NULL ? r->track : "");
+            reply_error(res, 400, m,
+                        "build one with NAME==VERSION, or run 'wheelfarm bump NAME' to build "
+                        "the newest version it tracks");
+            free(m);
+            goto done;
+        }
+    }
     if (plan.n > API_MAX_JOBS) {
         reply_error(res, 400, "the request expands to too many jobs",
                     "ask for fewer recipes, versions, platforms or python tags at once");
@@ -272,13 +333,19 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
         reply_error(res, 400, "force must be true or false", NULL);
         goto done;
     }
-    const char *trigger = json_string(body, "trigger", "api");
-    const char *user = json_string(body, "user", NULL);
-    int64_t request_id = 0;
+    /* A person's request: only "cli" or "api" may be claimed over the API; the other trigger
+     * kinds are the daemon's own (watch, commit, pr, bump). */
+    const char *kind = json_string(body, "trigger", "api");
+    if (strcmp(kind, "cli") != 0 && strcmp(kind, "api") != 0) {
+        reply_error(res, 400, "trigger must be \"cli\" or \"api\"",
+                    "the other trigger kinds are recorded by the daemon itself");
+        goto done;
+    }
+    const wf_trigger trigger = {.kind = kind, .user = json_string(body, "user", NULL)};
+    wf_submit_result sr = {0, 0, 0};
     cJSON *out = cJSON_CreateObject();
     cJSON *skipped = cJSON_CreateArray();
-    int rc = create_jobs(d, &plan, cJSON_IsTrue(force), trigger, user, &request_id, skipped);
-    if (rc != 0) {
+    if (wf__submit(d, &plan, &trigger, cJSON_IsTrue(force), &sr, skipped) != 0) {
         cJSON_Delete(out);
         cJSON_Delete(skipped);
         reply_error(res, 500, "cannot record the request in the state database",
@@ -287,15 +354,12 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
     }
     wf_job_row *rows = NULL;
     size_t n = 0;
-    wf_store_jobs_list(d->store, NULL, request_id, API_MAX_JOBS, &rows, &n);
-    cJSON_AddNumberToObject(out, "request", (double)request_id);
+    wf_store_jobs_list(d->store, NULL, sr.request_id, API_MAX_JOBS, &rows, &n);
+    cJSON_AddNumberToObject(out, "request", (double)sr.request_id);
     cJSON_AddItemToObject(out, "jobs", jobs_array(d, rows, n));
     cJSON_AddItemToObject(out, "skipped", skipped);
-    wf_log_info("request %lld: %zu job(s) queued, %d skipped (trigger %s)", (long long)request_id,
-                n, cJSON_GetArraySize(skipped), trigger);
     wf_job_rows_free(rows, n);
     reply_json(res, 201, out);
-    wf__sched_kick(d);
 done:
     free(err);
     wf_plan_release(&plan);
@@ -307,24 +371,21 @@ done:
 
 static void api_request(wf_daemon *d, int64_t id, wf_http_response *res)
 {
-    char *trigger = NULL, *user = NULL;
-    int64_t created = 0;
-    if (wf_store_request_get(d->store, id, &trigger, &user, &created) != 0) {
+    cJSON *trig = trigger_json(d, id);
+    if (trig == NULL) {
         reply_error(res, 404, "no such request", "'wheelfarm jobs' lists jobs and their requests");
         return;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", (double)id);
-    add_str_or_null(o, "trigger", trigger);
-    add_str_or_null(o, "user", user);
-    cJSON_AddNumberToObject(o, "created_at", (double)created);
+    cJSON_AddItemToObject(o, "trigger", trig);
+    cJSON_AddNumberToObject(o, "created_at",
+                            cJSON_GetNumberValue(cJSON_GetObjectItem(trig, "created_at")));
     wf_job_row *rows = NULL;
     size_t n = 0;
     wf_store_jobs_list(d->store, NULL, id, API_MAX_JOBS, &rows, &n);
     cJSON_AddItemToObject(o, "jobs", jobs_array(d, rows, n));
     wf_job_rows_free(rows, n);
-    free(trigger);
-    free(user);
     reply_json(res, 200, o);
 }
 
@@ -359,6 +420,34 @@ done:
     free(limit_s);
 }
 
+/* The substitutes the job's build key covers (daemon/substitute.h): an array, or null when the
+ * recipe or the config changed since the job was planned (its key no longer says which). */
+static cJSON *substitutes_json(wf_daemon *d, const wf_job_row *j)
+{
+    const wf_recipe *r = wf_recipe_list_find(d->recipes, j->recipe);
+    const wf_image_config *img = wf_config_image(d->cfg, j->platform);
+    char key[65];
+    if (r == NULL || img == NULL)
+        return cJSON_CreateNull();
+    wf_plan_build_key(r, d->cfg, j->version, j->python, j->platform, img->image, key);
+    if (strcmp(key, j->build_key) != 0)
+        return cJSON_CreateNull();
+    wf_recipe_substitute *v;
+    size_t n = wf_substitutes_for_recipe(d->cfg, r, &v);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "source", v[i].source);
+        cJSON_AddStringToObject(o, "for", v[i].sub->pinned);
+        cJSON_AddStringToObject(o, "use", v[i].sub->use);
+        cJSON_AddStringToObject(o, "reason", v[i].sub->reason);
+        cJSON_AddStringToObject(o, "declared_at", v[i].sub->where);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(v);
+    return arr;
+}
+
 static void api_job(wf_daemon *d, int64_t id, wf_http_response *res)
 {
     wf_job_row j = {0};
@@ -367,6 +456,7 @@ static void api_job(wf_daemon *d, int64_t id, wf_http_response *res)
         return;
     }
     cJSON *o = job_json(d, &j);
+    cJSON_AddItemToObject(o, "substitutes", substitutes_json(d, &j));
     wf_attempt_row *att = NULL;
     size_t n = 0;
     cJSON *arr = cJSON_AddArrayToObject(o, "attempts");
@@ -451,30 +541,111 @@ static void api_cancel(wf_daemon *d, int64_t id, wf_http_response *res)
         }
     }
     wf_log_info("job %lld: cancel requested", (long long)id);
+    wf_job_row j = {0};
+    if (wf_store_job_get(d->store, id, &j) == 0)
+        wf__pr_job_changed(d, j.channel);
+    wf_job_row_release(&j);
     api_job(d, id, res);
 }
 
-static void api_workers(wf_daemon *d, wf_http_response *res)
+/* Says why the store refused to retry job j (its key is busy or built) with a 409. */
+static void retry_conflict(wf_daemon *d, const wf_job_row *j, wf_http_response *res)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "workers");
-    for (size_t i = 0; i < d->n_workers; i++) {
-        const wf_worker *w = &d->workers[i];
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", w->cfg->name);
-        cJSON_AddStringToObject(j, "driver", w->cfg->driver);
-        add_str_or_null(j, "endpoint", w->cfg->endpoint);
-        add_str_or_null(j, "builder", w->cfg->builder);
-        cJSON *p = cJSON_AddArrayToObject(j, "platforms");
-        for (size_t k = 0; k < w->cfg->n_platforms; k++)
-            cJSON_AddItemToArray(p, cJSON_CreateString(w->cfg->platforms[k]));
-        cJSON_AddNumberToObject(j, "slots", w->cfg->slots);
-        cJSON_AddNumberToObject(j, "busy", w->busy);
-        cJSON_AddBoolToObject(j, "emulated", w->cfg->emulated);
-        cJSON_AddStringToObject(j, "state", d->state == WF_DAEMON_RUNNING ? "healthy" : "draining");
-        cJSON_AddItemToArray(arr, j);
+    int64_t active = 0;
+    wf_artifact_row a = {0};
+    char *msg = NULL, *hint = NULL;
+    if (wf_store_job_active_for_key(d->store, j->build_key, &active) == 0 && active != 0) {
+        msg = wf_asprintf("the build key of job %lld is already queued or running as job %lld",
+                          (long long)j->id, (long long)active);
+        hint = wf_asprintf("'wheelfarm show %lld' follows it", (long long)active);
+    } else if (wf_store_artifact_by_key(d->store, j->build_key, &a) == 0) {
+        msg = wf_asprintf("the build key of job %lld already has a wheel: %s (job %lld)",
+                          (long long)j->id, a.filename, (long long)a.job_id);
+        hint = wf_asprintf("'wheelfarm build %s==%s --platform %s --python %s --force' builds "
+                           "it again",
+                           j->recipe, j->version, j->platform, j->python);
+        wf_artifact_row_release(&a);
+    } else {
+        msg = wf_asprintf("job %lld cannot be retried now", (long long)j->id);
     }
-    reply_json(res, 200, o);
+    reply_error(res, 409, msg, hint);
+    free(msg);
+    free(hint);
+}
+
+/* A person's retry: a failed or cancelled job gets a new job for the same build key, even
+ * though its key failed (automatic retries never follow a build failure). */
+static void api_retry(wf_daemon *d, const wf_http_request *req, int64_t id, wf_http_response *res)
+{
+    wf_job_row j = {0};
+    char *msg = NULL, *hint = NULL;
+    cJSON *body = NULL;
+    if (wf_store_job_get(d->store, id, &j) != 0) {
+        reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
+        return;
+    }
+    if (req->body_len > 0) {
+        body = cJSON_ParseWithLength(req->body, req->body_len);
+        if (!cJSON_IsObject(body)) {
+            reply_error(res, 400, "the request body is not a JSON object",
+                        "send {\"user\": \"NAME\"} or nothing");
+            goto done;
+        }
+    }
+    if (j.state == WF_JOB_QUEUED || j.state == WF_JOB_RUNNING) {
+        msg = wf_asprintf("job %lld is %s; only a failed or cancelled job can be retried",
+                          (long long)id, wf_job_state_name(j.state));
+        hint = wf_asprintf("wait for it to end ('wheelfarm show %lld'), or cancel it first",
+                           (long long)id);
+        reply_error(res, 409, msg, hint);
+        goto done;
+    }
+    if (j.state == WF_JOB_SUCCEEDED) {
+        msg = wf_asprintf("job %lld succeeded; there is nothing to retry", (long long)id);
+        hint = wf_asprintf("'wheelfarm build %s==%s --force' rebuilds a published wheel", j.recipe,
+                           j.version);
+        reply_error(res, 409, msg, hint);
+        goto done;
+    }
+    const wf_recipe *recipe = wf_recipe_list_find(d->recipes, j.recipe);
+    if (recipe == NULL || !wf__run_key_valid(d, recipe, &j)) {
+        msg = wf_asprintf("the recipe '%s' or its builder image changed since job %lld; a retry "
+                          "would not build the same thing",
+                          j.recipe, (long long)id);
+        hint = wf_asprintf("request a new build: 'wheelfarm build %s==%s'", j.recipe, j.version);
+        reply_error(res, 409, msg, hint);
+        goto done;
+    }
+    if (d->state != WF_DAEMON_RUNNING) {
+        reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
+        goto done;
+    }
+    const char *user = json_string(body, "user", NULL);
+    int64_t new_id = 0, request = 0;
+    int rc = wf_store_job_retry(d->store, id, user, &new_id, &request);
+    if (rc == WF_EEXIST) {
+        retry_conflict(d, &j, res);
+        goto done;
+    }
+    if (rc != 0) {
+        reply_error(res, 500, "cannot record the retry in the state database",
+                    "see the daemon's log");
+        goto done;
+    }
+    wf_log_info("job %lld: retried as job %lld (request %lld) by %s", (long long)id,
+                (long long)new_id, (long long)request, user ? user : "an unnamed user");
+    wf_job_row_release(&j);
+    if (wf_store_job_get(d->store, new_id, &j) != 0) {
+        reply_error(res, 500, "cannot read the new job", "see the daemon's log");
+        goto done;
+    }
+    reply_json(res, 201, job_json(d, &j));
+    wf__sched_kick(d);
+done:
+    free(msg);
+    free(hint);
+    cJSON_Delete(body);
+    wf_job_row_release(&j);
 }
 
 static cJSON *string_list(char *const *v, size_t n)
@@ -483,6 +654,31 @@ static cJSON *string_list(char *const *v, size_t n)
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
     return arr;
+}
+
+/* [{file, line, column, message, text}]: line and column are null when unknown; text is
+ * "file:line:column: message". */
+static void add_diags(cJSON *o, const char *key, const wf_diag_list *diags)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
+    for (size_t i = 0; i < diags->n; i++) {
+        const wf_diag *g = &diags->items[i];
+        cJSON *e = cJSON_CreateObject();
+        add_str_or_null(e, "file", g->file);
+        if (g->line > 0)
+            cJSON_AddNumberToObject(e, "line", g->line);
+        else
+            cJSON_AddNullToObject(e, "line");
+        if (g->column > 0)
+            cJSON_AddNumberToObject(e, "column", g->column);
+        else
+            cJSON_AddNullToObject(e, "column");
+        add_str_or_null(e, "message", g->message);
+        char *text = wf_diag_format(g);
+        cJSON_AddStringToObject(e, "text", text);
+        free(text);
+        cJSON_AddItemToArray(arr, e);
+    }
 }
 
 static void api_recipes(wf_daemon *d, wf_http_response *res)
@@ -498,6 +694,17 @@ static void api_recipes(wf_daemon *d, wf_http_response *res)
         cJSON_AddItemToObject(j, "python", string_list(r->python, r->n_python));
         cJSON_AddItemToObject(j, "platforms", string_list(r->platforms, r->n_platforms));
         cJSON_AddStringToObject(j, "source", kinds[r->source.kind]);
+        if (r->track != NULL) {
+            cJSON *t = cJSON_AddObjectToObject(j, "track");
+            cJSON_AddStringToObject(t, "specifier", r->track);
+            cJSON_AddNumberToObject(t, "min_age", (double)r->min_age_s);
+            if (r->prereleases < 0)
+                cJSON_AddNullToObject(t, "prereleases");
+            else
+                cJSON_AddBoolToObject(t, "prereleases", r->prereleases);
+        } else {
+            cJSON_AddNullToObject(j, "track");
+        }
         cJSON *nat = cJSON_AddArrayToObject(j, "native");
         for (size_t k = 0; k < r->n_native; k++)
             cJSON_AddItemToArray(nat, cJSON_CreateString(r->native[k].name));
@@ -505,23 +712,52 @@ static void api_recipes(wf_daemon *d, wf_http_response *res)
         cJSON_AddNumberToObject(j, "line", r->line);
         cJSON_AddItemToArray(arr, j);
     }
-    cJSON *errs = cJSON_AddArrayToObject(o, "errors");
-    for (const char *p = d->recipe_errors; p != NULL && *p != '\0';) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char *line = wf_strndup(p, n);
-        cJSON_AddItemToArray(errs, cJSON_CreateString(line));
-        free(line);
-        p = nl ? nl + 1 : p + n;
+    add_diags(o, "errors", &d->recipe_diags);
+    add_diags(o, "warnings", &d->recipe_warnings);
+    add_str_or_null(o, "source", d->recipes_source);
+    cJSON_AddNumberToObject(o, "loaded_at", (double)d->recipes_loaded_at);
+    if (d->recipe_repo != NULL) {
+        cJSON_AddItemToObject(o, "repository", wf__recipe_repo_json(d->recipe_repo));
+        wf__recipe_repo_errors(d->recipe_repo, cJSON_GetObjectItemCaseSensitive(o, "errors"));
     }
     reply_json(res, 200, o);
+}
+
+static void api_prs(wf_daemon *d, wf_http_response *res)
+{
+    wf_pr_row *rows = NULL;
+    size_t n = 0;
+    if (wf_store_prs_list(d->store, NULL, &rows, &n) != 0) {
+        reply_error(res, 500, "cannot list pull requests", "see the daemon's log");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "prs");
+    for (size_t i = n; i-- > 0;) { /* newest number first */
+        cJSON *p = wf__pr_json(d, rows[i].number);
+        if (p != NULL)
+            cJSON_AddItemToArray(arr, p);
+    }
+    wf_pr_rows_free(rows, n);
+    reply_json(res, 200, o);
+}
+
+static void api_pr(wf_daemon *d, int64_t number, wf_http_response *res)
+{
+    cJSON *p = wf__pr_json(d, number);
+    if (p == NULL) {
+        reply_error(res, 404, "no such pull request",
+                    "pull requests appear once a webhook or a poll reported them");
+        return;
+    }
+    reply_json(res, 200, p);
 }
 
 /* A known path asked with the wrong method is 405, not 404. */
 static int known_path(const wf_http_request *req)
 {
     static const char *const paths[] = {"/api/v1/status", "/api/v1/builds", "/api/v1/jobs",
-                                        "/api/v1/workers", "/api/v1/recipes"};
+                                        "/api/v1/recipes", "/api/v1/prs"};
     for (size_t i = 0; i < WF_ARRAY_SIZE(paths); i++)
         if (req->path_len == strlen(paths[i]) && memcmp(req->path, paths[i], req->path_len) == 0)
             return 1;
@@ -534,18 +770,25 @@ void wf__api_handle(const wf_http_request *req, wf_http_response *res, void *ctx
     int64_t id = 0;
     const char *rest = NULL;
     size_t rest_len = 0;
+    if (wf__api_workers(d, req, res))
+        return;
     if (is(req, "GET", "/api/v1/status"))
         api_status(d, res);
     else if (is(req, "POST", "/api/v1/builds"))
         api_build(d, req, res);
     else if (is(req, "GET", "/api/v1/jobs"))
         api_jobs(d, req, res);
-    else if (is(req, "GET", "/api/v1/workers"))
-        api_workers(d, res);
     else if (is(req, "GET", "/api/v1/recipes"))
         api_recipes(d, res);
     else if (is(req, "POST", "/api/v1/sources"))
         wf__api_sources_add(d, req, res);
+    else if (wf__api_bump(d, req, res))
+        ; /* answered there */
+    else if (is(req, "GET", "/api/v1/prs"))
+        api_prs(d, res);
+    else if (method_is(req, "GET") && path_id(req, "/api/v1/prs/", &id, &rest, &rest_len) &&
+             rest_len == 0)
+        api_pr(d, id, res);
     else if (method_is(req, "GET") && path_id(req, "/api/v1/requests/", &id, &rest, &rest_len) &&
              rest_len == 0)
         api_request(d, id, res);
@@ -556,6 +799,8 @@ void wf__api_handle(const wf_http_request *req, wf_http_response *res, void *ctx
             api_log(d, req, id, res);
         else if (method_is(req, "POST") && rest_len == 7 && memcmp(rest, "/cancel", 7) == 0)
             api_cancel(d, id, res);
+        else if (method_is(req, "POST") && rest_len == 6 && memcmp(rest, "/retry", 6) == 0)
+            api_retry(d, req, id, res);
         else
             reply_error(res, 404, "no such endpoint", "see docs/API.md");
     } else if (known_path(req))

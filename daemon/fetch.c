@@ -18,6 +18,8 @@
 #define MAX_REDIRS 5L
 /* A transfer slower than 1 byte/s for this long is dead. */
 #define STALL_TIME_S 300L
+/* A POST (a commit status) that has not completed in this time is abandoned. */
+#define POST_TIMEOUT_S 30L
 
 typedef enum { OP_FILE = 1, OP_DOC } op_kind;
 
@@ -36,8 +38,11 @@ struct fetch_op {
     wf_sha256 hash;
     uint64_t bytes;
     int write_errno;
-    /* OP_DOC: the body */
+    /* OP_DOC: the body; a POST sends post_body first */
     wf_buf body;
+    const char *method; /* "GET" or "POST", for messages */
+    char *post_body;
+    size_t post_len;
     int limit_hit;
     char *cached_path; /* a cache hit completing on the next iteration */
     char errbuf[CURL_ERROR_SIZE];
@@ -101,6 +106,7 @@ static void op_free(fetch_op *op)
         free(op->tmp_path);
     }
     wf_buf_release(&op->body);
+    free(op->post_body);
     free(op->cached_path);
     free(op->url);
     free(op);
@@ -311,10 +317,10 @@ static void finish_doc(fetch_op *op, CURLcode res)
     int err = WF_EHTTP;
     if (op->limit_hit || res == CURLE_FILESIZE_EXCEEDED) {
         err = WF_ELIMIT;
-        message = wf_asprintf("GET %s: document larger than the %u byte limit", op->url,
+        message = wf_asprintf("%s %s: document larger than the %u byte limit", op->method, op->url,
                               WF_FETCH_MAX_DOC);
     } else {
-        message = wf_asprintf("GET %s: %s", op->url,
+        message = wf_asprintf("%s %s: %s", op->method, op->url,
                               op->errbuf[0] ? op->errbuf : curl_easy_strerror(res));
     }
     op_fail(op, err, message);
@@ -352,7 +358,7 @@ static void fail_all(wf_fetcher *f, CURLMcode mc)
         fetch_op *op = f->active;
         list_del(&f->active, op);
         curl_multi_remove_handle(f->multi, op->easy); /* already failing: result not needed */
-        char *message = wf_asprintf("GET %s: %s", op->url, curl_multi_strerror(mc));
+        char *message = wf_asprintf("%s %s: %s", op->method, op->url, curl_multi_strerror(mc));
         op_fail(op, WF_EHTTP, message);
         free(message);
     }
@@ -512,7 +518,8 @@ static CURLcode setup_easy(fetch_op *op, const char *accept)
     SETOPT(CURLOPT_PRIVATE, (void *)op);
     SETOPT(CURLOPT_ERRORBUFFER, op->errbuf);
     SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
+    /* A POST carries credentials in its headers: it is never sent on to another address. */
+    SETOPT(CURLOPT_FOLLOWLOCATION, op->post_body != NULL ? 0L : 1L);
     SETOPT(CURLOPT_MAXREDIRS, MAX_REDIRS);
     SETOPT(CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
     SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -538,6 +545,13 @@ static CURLcode setup_easy(fetch_op *op, const char *accept)
         SETOPT(CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
         SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)WF_FETCH_MAX_DOC);
     }
+    if (op->post_body != NULL) {
+        SETOPT(CURLOPT_POST, 1L);
+        SETOPT(CURLOPT_POSTFIELDS, op->post_body);
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)op->post_len);
+        /* Status calls are small and wanted soon; a forge that hangs must not hold one. */
+        SETOPT(CURLOPT_TIMEOUT, POST_TIMEOUT_S);
+    }
     if (rc == CURLE_OK && accept) {
         char *h = wf_asprintf("Accept: %s", accept);
         struct curl_slist *l = curl_slist_append(op->headers, h);
@@ -545,8 +559,9 @@ static CURLcode setup_easy(fetch_op *op, const char *accept)
         if (!l)
             return CURLE_OUT_OF_MEMORY;
         op->headers = l;
-        SETOPT(CURLOPT_HTTPHEADER, op->headers);
     }
+    if (op->headers != NULL)
+        SETOPT(CURLOPT_HTTPHEADER, op->headers);
     return rc;
 }
 
@@ -558,6 +573,7 @@ static fetch_op *op_new(wf_fetcher *f, op_kind kind, const char *url, void *ctx)
     op->url = wf_strdup(url);
     op->fd = -1;
     op->ctx = ctx;
+    op->method = "GET";
     return op;
 }
 
@@ -627,6 +643,39 @@ int wf_fetch_doc(wf_fetcher *f, const char *url, const char *accept, wf_fetch_do
     fetch_op *op = op_new(f, OP_DOC, url, ctx);
     op->doc_cb = cb;
     int rc = op_add(op, accept);
+    if (rc != 0)
+        op_free(op);
+    return rc;
+}
+
+int wf_fetch_post(wf_fetcher *f, const char *url, const char *const *headers, size_t n_headers,
+                  const char *body, size_t len, wf_fetch_doc_cb cb, void *ctx)
+{
+    assert(f && !f->closing && cb && (body != NULL || len == 0));
+    if (!url_allowed(url))
+        return WF_EINVAL;
+    for (size_t i = 0; i < n_headers; i++)
+        if (headers[i] == NULL || strpbrk(headers[i], "\r\n") != NULL ||
+            strchr(headers[i], ':') == NULL)
+            return WF_EINVAL;
+    fetch_op *op = op_new(f, OP_DOC, url, ctx);
+    op->doc_cb = cb;
+    op->method = "POST";
+    op->post_body = wf_malloc(len + 1);
+    if (len > 0)
+        memcpy(op->post_body, body, len);
+    op->post_body[len] = '\0';
+    op->post_len = len;
+    int rc = 0;
+    for (size_t i = 0; i < n_headers && rc == 0; i++) {
+        struct curl_slist *l = curl_slist_append(op->headers, headers[i]);
+        if (l == NULL)
+            rc = WF_EINFRA;
+        else
+            op->headers = l;
+    }
+    if (rc == 0)
+        rc = op_add(op, NULL);
     if (rc != 0)
         op_free(op);
     return rc;
@@ -722,7 +771,7 @@ void wf_fetcher_close(wf_fetcher *f, void (*on_closed)(void *ctx), void *ctx)
         fetch_op *op = f->active;
         list_del(&f->active, op);
         curl_multi_remove_handle(f->multi, op->easy); /* canceled: its result is moot */
-        char *message = wf_asprintf("GET %s: canceled", op->url);
+        char *message = wf_asprintf("%s %s: canceled", op->method, op->url);
         op_fail(op, UV_ECANCELED, message);
         free(message);
     }

@@ -1,5 +1,5 @@
 /* fetch.h - HTTP downloads on the daemon's loop (libcurl multi_socket) and the sha256-addressed
- * source cache.
+ * source cache; small POSTs (forge commit statuses).
  *
  * The cache is a directory: "<cache_dir>/sha256/<hex>" holds objects, "<cache_dir>/tmp/" holds
  * downloads in progress (renamed into place atomically once verified). A fetcher and all its
@@ -68,5 +68,13 @@ typedef void (*wf_fetch_doc_cb)(int err, long status, const char *content_type, 
  * gzip and deflate are accepted. Same URL rules as wf_fetch_start. Returns 0 (cb fires later,
  * exactly once) or WF_EINVAL. */
 int wf_fetch_doc(wf_fetcher *f, const char *url, const char *accept, wf_fetch_doc_cb cb, void *ctx);
+
+/* POSTs body (len bytes, copied) to url with the given extra header lines ("Name: value",
+ * copied; a line break in one is refused) and reads the answer like wf_fetch_doc: cb gets the
+ * status whatever it is. Redirects are not followed (headers may carry credentials, which are
+ * never put into messages); the whole exchange is bounded by 30 s. Used for the forge's commit
+ * status calls. Returns 0 (cb fires later, exactly once) or WF_EINVAL (scheme, header). */
+int wf_fetch_post(wf_fetcher *f, const char *url, const char *const *headers, size_t n_headers,
+                  const char *body, size_t len, wf_fetch_doc_cb cb, void *ctx);
 
 #endif

@@ -67,6 +67,8 @@ struct wf_httpd {
     unsigned max_connections;
     wf_http_api_cb cb;
     void *cb_ctx;
+    wf_http_api_cb hooks_cb; /* NULL: /hooks/ is 404 */
+    size_t hooks_max_body;
     conn *conns;
     unsigned n_conns;
     int closing_listeners;
@@ -306,15 +308,10 @@ static void release_response(wf_http_response *res)
     }
 }
 
-static int handle_api(route_handler *rh, h2o_req_t *req)
+/* Hands a request to a callback (the API's or the webhooks') and sends what it answers. */
+static void dispatch(route_handler *rh, h2o_req_t *req, wf_http_api_cb cb)
 {
     wf_httpd *h = rh->h;
-    if (!rh->via_socket && !token_ok(h, req)) {
-        add_header(req, "WWW-Authenticate", "Bearer");
-        return send_error(req, 401, "missing or invalid API token",
-                          "send 'Authorization: Bearer <token>' with the daemon's API token "
-                          "(api_token_file, or <state_dir>/api-token), or use the Unix socket");
-    }
     request_impl ri = {.req = req};
     ri.pub.method = req->method.base;
     ri.pub.method_len = req->method.len;
@@ -330,11 +327,47 @@ static int handle_api(route_handler *rh, h2o_req_t *req)
     ri.pub.via_socket = rh->via_socket;
 
     wf_http_response res = {.status = 200, .content_type = "application/json"};
-    h->cb(&ri.pub, &res, h->cb_ctx);
+    cb(&ri.pub, &res, h->cb_ctx);
     wf_log_debug("httpd: %.*s %.*s -> %d", (int)req->method.len, req->method.base,
                  (int)req->path_normalized.len, req->path_normalized.base, res.status);
     send_api_response(req, &res);
     release_response(&res);
+}
+
+/* h2o refuses bodies over the larger of the two limits before reading them; the smaller one is
+ * enforced here. */
+static int body_too_large(h2o_req_t *req, size_t limit)
+{
+    return req->entity.base != NULL && req->entity.len > limit;
+}
+
+static int handle_api(route_handler *rh, h2o_req_t *req)
+{
+    wf_httpd *h = rh->h;
+    if (!rh->via_socket && !token_ok(h, req)) {
+        add_header(req, "WWW-Authenticate", "Bearer");
+        return send_error(req, 401, "missing or invalid API token",
+                          "send 'Authorization: Bearer <token>' with the daemon's API token "
+                          "(api_token_file, or <state_dir>/api-token), or use the Unix socket");
+    }
+    if (body_too_large(req, h->max_body))
+        return send_error(req, 413, "request body too large", "API bodies are at most 1 MiB");
+    dispatch(rh, req, h->cb);
+    return 0;
+}
+
+/* /hooks/<forge>: no API token; the webhook's own signature is the authentication, checked by
+ * the callback. */
+static int handle_hooks(route_handler *rh, h2o_req_t *req)
+{
+    wf_httpd *h = rh->h;
+    if (h->hooks_cb == NULL)
+        return send_error(req, 404, "no webhook endpoints are configured",
+                          "add webhooks: {github: {secret_file: PATH}} to the daemon's config");
+    if (body_too_large(req, h->hooks_max_body))
+        return send_error(req, 413, "webhook body too large",
+                          "raise webhooks.max_body in the daemon's config");
+    dispatch(rh, req, h->hooks_cb);
     return 0;
 }
 
@@ -350,6 +383,8 @@ static int on_route_req(h2o_handler_t *self, h2o_req_t *req)
     route_handler *rh = (route_handler *)self;
     if (is_prefix(req->path_normalized, "/api"))
         return handle_api(rh, req);
+    if (is_prefix(req->path_normalized, "/hooks"))
+        return handle_hooks(rh, req);
     return send_not_found(req);
 }
 
@@ -385,18 +420,25 @@ static int pass_if_exists(wf_httpd *h, h2o_req_t *req, const char *rel, const ch
     return 0;
 }
 
-/* /simple, /simple/, /simple/<name>, /simple/<name>/ */
-static int on_simple_req(h2o_handler_t *self, h2o_req_t *req)
+/* <base>/simple, <base>/simple/, <base>/simple/<name>, <base>/simple/<name>/ where base is ""
+ * (the main index) or "/pr/<N>" (a pull request channel); p is the path after base, rel_base
+ * the channel's directory under the index root ("" or "pr/<N>/"). */
+static int simple_req(wf_httpd *h, h2o_req_t *req, const char *base, const char *rel_base,
+                      h2o_iovec_t p)
 {
-    wf_httpd *h = ((route_handler *)self)->h;
-    h2o_iovec_t p = req->path_normalized;
     if (!is_prefix(p, "/simple"))
         return send_not_found(req);
     if (!method_ok(req))
         return 0;
-    if (p.len <= 8)
-        return p.len == 8 ? pass_if_exists(h, req, "simple/index.html", "the index root page")
-                          : send_redirect(req, "/simple/");
+    if (p.len <= 8) {
+        char *location = wf_asprintf("%s/simple/", base);
+        char *rel = wf_asprintf("%ssimple/index.html", rel_base);
+        int rc = p.len == 8 ? pass_if_exists(h, req, rel, "the index root page")
+                            : send_redirect(req, location);
+        free(rel);
+        free(location);
+        return rc;
+    }
     const char *name = p.base + 8;
     const char *slash = memchr(name, '/', p.len - 8);
     size_t name_len = slash != NULL ? (size_t)(slash - name) : p.len - 8;
@@ -407,13 +449,13 @@ static int on_simple_req(h2o_handler_t *self, h2o_req_t *req)
                           "project names are letters, digits, '.', '-' and '_' (PEP 508)");
     if (slash == NULL || !wf_pep503_is_normalized(name, name_len)) {
         char *norm = wf_pep503_normalize(name, name_len);
-        char *location = wf_asprintf("/simple/%s/", norm);
+        char *location = wf_asprintf("%s/simple/%s/", base, norm);
         send_redirect(req, location);
         free(location);
         free(norm);
         return 0;
     }
-    char *rel = wf_asprintf("simple/%.*s/index.html", (int)name_len, name);
+    char *rel = wf_asprintf("%ssimple/%.*s/index.html", rel_base, (int)name_len, name);
     char *what = wf_asprintf("project '%.*s'", (int)name_len, name);
     int rc = pass_if_exists(h, req, rel, what);
     free(what);
@@ -421,11 +463,9 @@ static int on_simple_req(h2o_handler_t *self, h2o_req_t *req)
     return rc;
 }
 
-/* /files/<project>/<filename> only: no listings, no dot files (temporary files start so). */
-static int on_files_req(h2o_handler_t *self, h2o_req_t *req)
+/* <base>/files/<project>/<filename> only: no listings, no dot files (temporary files start so). */
+static int files_req(wf_httpd *h, h2o_req_t *req, const char *rel_base, h2o_iovec_t p)
 {
-    wf_httpd *h = ((route_handler *)self)->h;
-    h2o_iovec_t p = req->path_normalized;
     if (!is_prefix(p, "/files") || p.len <= 7)
         return send_not_found(req);
     if (!method_ok(req))
@@ -440,11 +480,49 @@ static int on_files_req(h2o_handler_t *self, h2o_req_t *req)
     if (!wf_pep503_valid(project, project_len) || !wf_pep503_is_normalized(project, project_len) ||
         file_len == 0 || file[0] == '.' || memchr(file, '/', file_len) != NULL)
         return send_not_found(req);
-    char *rel = wf_asprintf("files/%.*s", (int)(p.len - 7), project);
+    char *rel = wf_asprintf("%sfiles/%.*s", rel_base, (int)(p.len - 7), project);
     char *what = wf_asprintf("file '%.*s'", (int)file_len, file);
     int rc = pass_if_exists(h, req, rel, what);
     free(what);
     free(rel);
+    return rc;
+}
+
+static int on_simple_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    return simple_req(((route_handler *)self)->h, req, "", "", req->path_normalized);
+}
+
+static int on_files_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    return files_req(((route_handler *)self)->h, req, "", req->path_normalized);
+}
+
+/* /pr/<N>/simple/... and /pr/<N>/files/...: a pull request's channel, laid out like the main
+ * index under <index_root>/pr/<N>/. A channel that does not exist (never built, or removed when
+ * its pull request closed) answers 404. */
+static int on_pr_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    wf_httpd *h = ((route_handler *)self)->h;
+    h2o_iovec_t p = req->path_normalized;
+    if (!is_prefix(p, "/pr") || p.len <= 4)
+        return send_not_found(req);
+    const char *num = p.base + 4;
+    size_t num_len = 0;
+    while (4 + num_len < p.len && num[num_len] >= '0' && num[num_len] <= '9')
+        num_len++;
+    int64_t n = 0;
+    if (num_len == 0 || num[0] == '0' || wf_parse_i64(num, num_len, &n) != 0 || n < 1 ||
+        4 + num_len == p.len || num[num_len] != '/')
+        return send_error(req, 404, "not found",
+                          "pull request channels are /pr/<number>/simple/ and /pr/<number>/files/");
+    char *base = wf_asprintf("/pr/%lld", (long long)n);
+    char *rel_base = wf_asprintf("pr/%lld/", (long long)n);
+    h2o_iovec_t rest = h2o_iovec_init(num + num_len, p.len - 4 - num_len);
+    int rc = is_prefix(rest, "/simple") ? simple_req(h, req, base, rel_base, rest)
+                                        : files_req(h, req, rel_base, rest);
+    free(rel_base);
+    free(base);
     return rc;
 }
 
@@ -479,6 +557,14 @@ static void setup_host(wf_httpd *h, h2o_hostconf_t *host, int via_socket, h2o_mi
     h2o_file_register(pc, dir, no_index_files, mimemap, 0);
     free(dir);
 
+    /* One file handler for every channel: on_pr_req lets through only simple/ pages (whose
+     * index.html it found) and files under files/<project>/. */
+    pc = h2o_config_register_path(host, "/pr", 0);
+    add_handler(pc, h, via_socket, on_pr_req);
+    dir = wf_asprintf("%s/pr", h->index_root);
+    h2o_file_register(pc, dir, index_files, mimemap, 0);
+    free(dir);
+
     pc = h2o_config_register_path(host, "/", 0);
     add_handler(pc, h, via_socket, on_route_req);
 }
@@ -487,7 +573,8 @@ static void configure(wf_httpd *h)
 {
     h2o_config_init(&h->config);
     h->config.server_name = h2o_iovec_init(H2O_STRLIT("wheelfarm/" WF_VERSION));
-    h->config.max_request_entity_size = h->max_body;
+    h->config.max_request_entity_size =
+        h->hooks_cb != NULL && h->hooks_max_body > h->max_body ? h->hooks_max_body : h->max_body;
     /* Plain HTTP/1.1 only: no h2c upgrade, so every connection is one h2o http1 connection. */
     h->config.http1.upgrade_to_http2 = 0;
     /* No open-file cache: index pages are replaced by rename and must be served fresh. */
@@ -679,6 +766,8 @@ int wf_httpd_start(wf_httpd **out, uv_loop_t *loop, const wf_httpd_options *o, w
     h->index_root = wf_strdup(o->index_root);
     h->max_body = o->max_body != 0 ? o->max_body : DEFAULT_MAX_BODY;
     h->max_connections = o->max_connections != 0 ? o->max_connections : DEFAULT_MAX_CONNECTIONS;
+    h->hooks_cb = o->hooks_cb;
+    h->hooks_max_body = o->hooks_max_body != 0 ? o->hooks_max_body : DEFAULT_MAX_BODY;
     if (o->token != NULL)
         crypto_generichash(h->token_hash, sizeof(h->token_hash), (const unsigned char *)o->token,
                            strlen(o->token), NULL, 0);

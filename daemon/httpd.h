@@ -10,6 +10,10 @@
  *                          normalized URL, a missing trailing slash 301 to the slash form.
  *   /files/<project>/<filename>
  *                       -> <index_root>/files/... through the file handler (no listing).
+ *   /pr/<N>/simple/..., /pr/<N>/files/...
+ *                       -> a pull request's channel, the same layout under <index_root>/pr/<N>/.
+ *   /hooks/...          -> the webhooks callback, without the API token (a webhook carries its
+ *                          own signature, which the callback checks); 404 without one.
  *   anything else       -> 404 JSON.
  * Index paths accept GET and HEAD only (405 otherwise). Errors are JSON
  * {"error": ..., "hint": ...}. Connections and request bodies are bounded.
@@ -62,8 +66,9 @@ typedef struct wf_http_response {
  * and asserts). */
 void wf_http_response_header(wf_http_response *res, const char *name, const char *value);
 
-/* Called on the loop thread for every request under /api/ that passed authentication.
- * Synchronous: the response is sent when the callback returns. */
+/* Called on the loop thread for every request under /api/ that passed authentication (and,
+ * as the hooks callback, for every request under /hooks/). Synchronous: the response is sent
+ * when the callback returns. */
 typedef void (*wf_http_api_cb)(const wf_http_request *req, wf_http_response *res, void *ctx);
 
 typedef struct wf_httpd_options {
@@ -76,6 +81,9 @@ typedef struct wf_httpd_options {
     const char *index_root;   /* directory holding simple/ and files/ */
     size_t max_body;          /* default 1 MiB; bigger bodies get 413 */
     unsigned max_connections; /* default 256; further connections are closed at once */
+    wf_http_api_cb hooks_cb;  /* requests under /hooks/ (same ctx); NULL: 404 */
+    size_t hooks_max_body;    /* default 1 MiB; bigger webhook bodies get 413 (h2o refuses a
+                                 declared length over the larger limit before reading it) */
 } wf_httpd_options;
 
 /* Starts listening on the loop. At least one of socket_path and tcp_addr must be set. On

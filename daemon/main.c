@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "daemon/daemon.h"
+#include "daemon/gitrepo.h"
 #include "lib/config.h"
 #include "lib/hash.h"
 #include "lib/log.h"
@@ -42,11 +43,28 @@ static int load_config(const char *path, wf_config **cfg)
                 path ? path : "the embedded default configuration");
     }
     wf_diag_list_release(&diags);
+    for (size_t i = 0; rc == 0 && i < (*cfg)->n_workers; i++) {
+        const wf_worker_config *w = &(*cfg)->workers[i];
+        if (wf_config_worker_unauthenticated(w))
+            wf_log_warn("worker '%s': %s is used without TLS (tls: false): anyone who can reach "
+                        "it controls that engine and its host",
+                        w->name, w->endpoint);
+    }
     return rc;
 }
 
 static int check_recipes(const wf_config *cfg)
 {
+    const wf_recipes_git *g = cfg->recipes_git;
+    if (g != NULL) {
+        /* Checking them needs a fetch; the daemon does that at each poll. */
+        char *url = wf_gitrepo_redact_url(g->url);
+        printf("%s: configuration OK; recipes from branch %s of the git repository %s (path "
+               "%s), validated by the daemon at each poll\n",
+               cfg->file, g->branch, url, g->path[0] != '\0' ? g->path : ".");
+        free(url);
+        return 0;
+    }
     wf_diag_list diags = {NULL, 0};
     wf_recipe_list *list = NULL;
     int rc = wf_recipe_load_path(&list, cfg->recipes, &diags);
@@ -93,13 +111,7 @@ int main(int argc, char **argv)
     wf_config *cfg = NULL;
     if (load_config(config, &cfg) != 0)
         return 2;
-    /* The upstream index is a setting of the site, not of the code: the environment supplies it
-     * when the configuration leaves it empty (the embedded defaults do). */
-    const char *up = getenv("WHEELFARM_UPSTREAM_INDEX");
-    if (cfg->upstream_index[0] == '\0' && up != NULL && up[0] != '\0') {
-        free(cfg->upstream_index);
-        cfg->upstream_index = wf_strdup(up);
-    }
+    wf_config_apply_environment(cfg);
     if (check) {
         int rc = check_recipes(cfg);
         wf_config_free(cfg);

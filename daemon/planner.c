@@ -6,13 +6,17 @@
 
 #include <cjson/cJSON.h>
 
+#include "daemon/substitute.h"
 #include "lib/hash.h"
 #include "lib/pep440.h"
+#include "lib/specifier.h"
 
 /* The recipe's canonical form without the lists that only say which jobs exist (versions,
- * python tags, platforms): adding a version or a platform to a recipe must not change the keys
- * (and so force rebuilds) of the wheels already built. The job's own version, python and
- * platform enter the key separately. */
+ * python tags, platforms, and the tracking keys that pick versions): adding a version or a
+ * platform to a recipe, or widening what it tracks, must not change the keys (and so force
+ * rebuilds) of the wheels already built. The job's own version, python and platform enter the
+ * key separately. The log-idle timeout only says when a silent build is given up on, so it
+ * stays out too (and keys made before it existed stay valid). */
 static char *canonical_for_key(const wf_recipe *r)
 {
     char *canon = wf_recipe_canonical(r);
@@ -22,6 +26,10 @@ static char *canonical_for_key(const wf_recipe *r)
     cJSON_DeleteItemFromObjectCaseSensitive(o, "versions");
     cJSON_DeleteItemFromObjectCaseSensitive(o, "python");
     cJSON_DeleteItemFromObjectCaseSensitive(o, "platforms");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "track");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "min_age");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "prereleases");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "idle_timeout");
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (text == NULL)
@@ -32,14 +40,16 @@ static char *canonical_for_key(const wf_recipe *r)
     return copy;
 }
 
-void wf_plan_build_key(const wf_recipe *r, const char *version, const char *python,
-                       const char *platform, const char *image, char out[65])
+void wf_plan_build_key(const wf_recipe *r, const wf_config *cfg, const char *version,
+                       const char *python, const char *platform, const char *image, char out[65])
 {
     char *canon = canonical_for_key(r);
-    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n", WF_BUILD_SCHEMA, canon,
-                             version, python, platform, image);
+    char *subs = wf_substitutes_key_text(cfg, r);
+    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n%s", WF_BUILD_SCHEMA, canon,
+                             version, python, platform, image, subs);
     wf_sha256_hex(text, strlen(text), out);
     free(text);
+    free(subs);
     free(canon);
 }
 
@@ -75,11 +85,14 @@ static char *join(char *const *list, size_t n)
     return wf_buf_detach(&b);
 }
 
-/* Finds the recipe version equal to `want` under PEP 440 (so 2.0 == 2.0.0 == v2.0). */
-static const char *match_version(const wf_recipe *r, const char *want)
+/* The version to build for `want`: the recipe version equal to it under PEP 440 (so 2.0 ==
+ * 2.0.0 == v2.0), as the recipe writes it; else, for a tracking recipe, want's normalized form
+ * when the specifier contains it (pre-releases included: a person or a bump asked for exactly
+ * this version). NULL when the recipe has no such version. Caller frees. */
+static char *match_version(const wf_recipe *r, const char *want)
 {
     wf_pep440 w;
-    const char *found = NULL;
+    char *found = NULL;
     if (wf_pep440_parse(&w, want, strlen(want)) != 0)
         return NULL;
     for (size_t i = 0; i < r->n_versions && found == NULL; i++) {
@@ -87,15 +100,22 @@ static const char *match_version(const wf_recipe *r, const char *want)
         if (wf_pep440_parse(&v, r->versions[i], strlen(r->versions[i])) != 0)
             continue;
         if (wf_pep440_cmp(&v, &w) == 0)
-            found = r->versions[i];
+            found = wf_strdup(r->versions[i]);
         wf_pep440_release(&v);
+    }
+    wf_specifier *spec = NULL;
+    if (found == NULL && r->track != NULL &&
+        wf_specifier_parse(&spec, r->track, strlen(r->track), NULL) == 0) {
+        if (wf_specifier_contains(spec, want, strlen(want), 1))
+            found = wf_pep440_str(&w);
+        wf_specifier_free(spec);
     }
     wf_pep440_release(&w);
     return found;
 }
 
-static void plan_add(wf_plan *p, const wf_recipe *r, const char *version, const char *python,
-                     const char *platform, const char *image)
+static void plan_add(wf_plan *p, const wf_recipe *r, const wf_config *cfg, const char *version,
+                     const char *python, const char *platform, const char *image)
 {
     p->jobs = wf_realloc(p->jobs, (p->n + 1) * sizeof(*p->jobs));
     wf_plan_job *j = &p->jobs[p->n++];
@@ -104,7 +124,7 @@ static void plan_add(wf_plan *p, const wf_recipe *r, const char *version, const 
     j->python = wf_strdup(python);
     j->platform = wf_strdup(platform);
     j->image = wf_strdup(image);
-    wf_plan_build_key(r, version, python, platform, image, j->build_key);
+    wf_plan_build_key(r, cfg, version, python, platform, image, j->build_key);
 }
 
 /* Checks the filters against what the recipe and the images offer. */
@@ -171,7 +191,7 @@ static char *plan_version(wf_plan *p, const wf_recipe *r, const char *version, c
                 free(have);
                 return m;
             }
-            plan_add(p, r, version, py, platform, img->image);
+            plan_add(p, r, cfg, version, py, platform, img->image);
         }
     }
     return NULL;
@@ -192,7 +212,15 @@ static char *plan_spec(wf_plan *p, const wf_recipe_list *recipes, const wf_confi
     if ((err = check_filters(r, cfg, req)) != NULL)
         goto done;
     if (want != NULL) {
-        const char *v = match_version(r, want);
+        char *v = match_version(r, want);
+        if (v == NULL && r->track != NULL) {
+            char *have = join(r->versions, r->n_versions);
+            err = wf_asprintf("recipe '%s' has no version '%s' (it lists: %s; it tracks '%s', "
+                              "which excludes it); add it to the recipe's versions",
+                              r->name, want, have[0] ? have : "none", r->track);
+            free(have);
+            goto done;
+        }
         if (v == NULL) {
             char *have = join(r->versions, r->n_versions);
             err = wf_asprintf("recipe '%s' has no version '%s' (it lists: %s); add it to the "
@@ -202,6 +230,7 @@ static char *plan_spec(wf_plan *p, const wf_recipe_list *recipes, const wf_confi
             goto done;
         }
         err = plan_version(p, r, v, cfg, req);
+        free(v);
         goto done;
     }
     for (size_t i = 0; i < r->n_versions && err == NULL; i++)

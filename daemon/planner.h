@@ -37,16 +37,21 @@ typedef struct wf_plan_request {
     size_t n_python;
 } wf_plan_request;
 
-/* Expands the request. On a problem a person can fix (unknown recipe, version not in the recipe,
- * platform or python the recipe or image does not offer) returns WF_EINVAL and sets *errmsg to
- * one sentence with a hint (caller frees); *out is untouched then. */
+/* Expands the request. "NAME" stands for every version the recipe lists (none for a tracking
+ * recipe without `versions`: no jobs, not an error). "NAME==VERSION" takes a listed version
+ * (PEP 440-equal, spelled as the recipe writes it) or, for a tracking recipe, any version its
+ * `track` specifier contains, pre-releases included, in normalized form. On a problem a person
+ * can fix (unknown recipe, version not in the recipe, platform or python the recipe or image
+ * does not offer) returns WF_EINVAL and sets *errmsg to one sentence with a hint (caller
+ * frees); *out is untouched then. */
 int wf_plan_build(wf_plan *out, const wf_recipe_list *recipes, const wf_config *cfg,
                   const wf_plan_request *req, char **errmsg);
 void wf_plan_release(wf_plan *p);
 
-/* sha256 over the schema version, the recipe's canonical form, version, python, platform and
- * image. Hex into out. */
-void wf_plan_build_key(const wf_recipe *r, const char *version, const char *python,
-                       const char *platform, const char *image, char out[65]);
+/* sha256 over the schema version, the recipe's canonical form, version, python, platform, image
+ * and the substitutes cfg declares for the recipe's pins (daemon/substitute.h; nothing when there
+ * are none, so such keys stay as they were). Hex into out. */
+void wf_plan_build_key(const wf_recipe *r, const wf_config *cfg, const char *version,
+                       const char *python, const char *platform, const char *image, char out[65]);
 
 #endif

@@ -1,4 +1,4 @@
-/* upstream.c - finds a release's sdist URL and sha256 on a PEP 503/691 index page. */
+/* upstream.c - reads PEP 503/691 index pages: a release's sdist URL and sha256, every release. */
 #include "daemon/upstream.h"
 
 #include <cjson/cJSON.h>
@@ -9,6 +9,7 @@
 #include "lib/pep440.h"
 #include "lib/pep503.h"
 #include "lib/wf.h"
+#include "lib/wheelname.h"
 
 #define JSON_TYPE "application/vnd.pypi.simple.v1+json"
 
@@ -207,10 +208,29 @@ static void offer(candidate *best, int rank, const char *url, size_t url_len, co
     best->sha256 = sha ? wf_strndup(sha, sha_len) : NULL;
 }
 
+/* ---- both page formats, one file at a time ---- */
+
+/* One file link on a project page. Strings are borrowed for the visit. */
+typedef struct page_file {
+    const char *filename; /* the link text or the URL's last segment */
+    const char *url;      /* as written on the page */
+    const char *sha256;   /* the sha256 hash as given (not checked), or NULL */
+    size_t sha256_len;
+    int yanked;                /* PEP 592 */
+    const char *yanked_reason; /* or NULL */
+    const char *upload_time;   /* PEP 700 "upload-time" (JSON only), or NULL */
+} page_file;
+
+/* What the two page parsers call back. version() may be NULL (it gets the JSON "versions"). */
+typedef struct page_visitor {
+    void (*file)(const page_file *f, void *ctx);
+    void (*version)(const char *version, void *ctx);
+    void *ctx;
+} page_visitor;
+
 /* ---- PEP 691 JSON ---- */
 
-static int parse_json(const char *body, size_t len, const char *project, const char *version,
-                      candidate *best)
+static int parse_json(const char *body, size_t len, const page_visitor *v)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root)
@@ -229,13 +249,28 @@ static int parse_json(const char *body, size_t len, const char *project, const c
         const cJSON *yanked = cJSON_GetObjectItemCaseSensitive(file, "yanked");
         const cJSON *hashes = cJSON_GetObjectItemCaseSensitive(file, "hashes");
         const cJSON *sha = cJSON_GetObjectItemCaseSensitive(hashes, "sha256");
+        const cJSON *uploaded = cJSON_GetObjectItemCaseSensitive(file, "upload-time");
         if (!cJSON_IsString(name) || !cJSON_IsString(url))
             continue;
-        if (cJSON_IsTrue(yanked) || cJSON_IsString(yanked))
-            continue;
-        int rank = sdist_rank(name->valuestring, strlen(name->valuestring), project, version);
-        const char *s = cJSON_IsString(sha) ? sha->valuestring : NULL;
-        offer(best, rank, url->valuestring, strlen(url->valuestring), s, s ? strlen(s) : 0);
+        page_file f = {0};
+        f.filename = name->valuestring;
+        f.url = url->valuestring;
+        f.sha256 = cJSON_IsString(sha) ? sha->valuestring : NULL;
+        f.sha256_len = f.sha256 ? strlen(f.sha256) : 0;
+        f.yanked = cJSON_IsTrue(yanked) || cJSON_IsString(yanked);
+        f.yanked_reason = cJSON_IsString(yanked) ? yanked->valuestring : NULL;
+        f.upload_time = cJSON_IsString(uploaded) ? uploaded->valuestring : NULL;
+        v->file(&f, v->ctx);
+    }
+    /* PEP 700 (API 1.1): every version of the project, also those without files. */
+    const cJSON *versions = cJSON_GetObjectItemCaseSensitive(root, "versions");
+    const cJSON *ver;
+    if (v->version != NULL && cJSON_IsArray(versions)) {
+        cJSON_ArrayForEach(ver, versions)
+        {
+            if (cJSON_IsString(ver))
+                v->version(ver->valuestring, v->ctx);
+        }
     }
 out:
     cJSON_Delete(root);
@@ -248,6 +283,7 @@ typedef struct tag {
     char *href;
     int has_href;
     int yanked;
+    char *yanked_reason; /* data-yanked="reason" decoded; NULL when empty or absent */
 } tag;
 
 static int is_space(char c)
@@ -338,6 +374,8 @@ static const char *parse_attrs(const char *p, const char *end, tag *t)
             t->has_href = 1;
         } else if (name_len == 11 && strncasecmp(name, "data-yanked", 11) == 0) {
             t->yanked = 1;
+            if (val != NULL && val_len > 0 && t->yanked_reason == NULL)
+                t->yanked_reason = html_unescape(val, val_len);
         }
     }
     return p < end ? p + 1 : end;
@@ -377,25 +415,26 @@ static char *link_filename(const char *text, size_t text_len, const char *href)
     return wf_strndup(href + start, path_end - start);
 }
 
-static void offer_link(candidate *best, const tag *t, const char *text, size_t text_len,
-                       const char *project, const char *version)
+static void visit_link(const page_visitor *v, const tag *t, const char *text, size_t text_len)
 {
-    if (!t->has_href || t->yanked)
+    if (!t->has_href)
         return;
     char *file = link_filename(text, text_len, t->href);
-    int rank = sdist_rank(file, strlen(file), project, version);
-    free(file);
-    if (rank == 0)
-        return;
     const char *frag = strchr(t->href, '#');
-    const char *sha = NULL;
-    if (frag && strncmp(frag + 1, "sha256=", 7) == 0)
-        sha = frag + 8;
-    offer(best, rank, t->href, strlen(t->href), sha, sha ? strcspn(sha, "&") : 0);
+    page_file f = {0};
+    f.filename = file;
+    f.url = t->href;
+    if (frag && strncmp(frag + 1, "sha256=", 7) == 0) {
+        f.sha256 = frag + 8;
+        f.sha256_len = strcspn(f.sha256, "&");
+    }
+    f.yanked = t->yanked;
+    f.yanked_reason = t->yanked_reason;
+    v->file(&f, v->ctx);
+    free(file);
 }
 
-static void parse_html(const char *body, size_t len, const char *project, const char *version,
-                       candidate *best, char **base_out)
+static void parse_html(const char *body, size_t len, const page_visitor *v, char **base_out)
 {
     const char *p = body, *end = body + len;
     while (p < end && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
@@ -418,10 +457,11 @@ static void parse_html(const char *body, size_t len, const char *project, const 
         } else {
             const char *close = find_ci(p, end, "</a");
             const char *text_end = close ? close : end;
-            offer_link(best, &t, p, (size_t)(text_end - p), project, version);
+            visit_link(v, &t, p, (size_t)(text_end - p));
             p = text_end;
         }
         free(t.href);
+        free(t.yanked_reason);
     }
 }
 
@@ -452,6 +492,21 @@ static char *clean_sha256(const char *s)
     return out;
 }
 
+/* find_sdist's visitor: keeps the best non-yanked sdist of one version. */
+typedef struct find_ctx {
+    const char *project_norm, *version_norm;
+    candidate best;
+} find_ctx;
+
+static void find_on_file(const page_file *f, void *ctx)
+{
+    find_ctx *fc = ctx;
+    if (f->yanked)
+        return;
+    int rank = sdist_rank(f->filename, strlen(f->filename), fc->project_norm, fc->version_norm);
+    offer(&fc->best, rank, f->url, strlen(f->url), f->sha256, f->sha256_len);
+}
+
 int wf_upstream_find_sdist(const char *page_url, const char *content_type, const char *body,
                            size_t len, const char *project, const char *version, char **url_out,
                            char **sha256_out)
@@ -459,24 +514,25 @@ int wf_upstream_find_sdist(const char *page_url, const char *content_type, const
     char *version_norm = wf_pep440_normalize(version, strlen(version));
     char *project_norm = wf_pep503_normalize(project, strlen(project));
     char *base = NULL, *sha = NULL;
-    candidate best = {0};
+    find_ctx fc = {project_norm, version_norm, {0}};
+    const page_visitor visitor = {find_on_file, NULL, &fc};
     int rc = version_norm ? 0 : WF_EINVAL;
     if (rc != 0)
         goto out;
     if (is_json_type(content_type))
-        rc = parse_json(body, len, project_norm, version_norm, &best);
+        rc = parse_json(body, len, &visitor);
     else
-        parse_html(body, len, project_norm, version_norm, &best, &base);
-    if (rc == 0 && best.rank == 0)
+        parse_html(body, len, &visitor, &base);
+    if (rc == 0 && fc.best.rank == 0)
         rc = WF_ENOTFOUND;
     if (rc != 0)
         goto out;
-    if (best.sha256 && !(sha = clean_sha256(best.sha256))) {
+    if (fc.best.sha256 && !(sha = clean_sha256(fc.best.sha256))) {
         rc = WF_EINVAL; /* the index says a hash, but not a usable one: do not fetch unchecked */
         goto out;
     }
     char *abs_base = base ? wf_upstream_resolve_url(page_url, base) : wf_strdup(page_url);
-    char *url = wf_upstream_resolve_url(abs_base, best.url);
+    char *url = wf_upstream_resolve_url(abs_base, fc.best.url);
     free(abs_base);
     url[strcspn(url, "#")] = '\0';
     *url_out = url;
@@ -487,6 +543,217 @@ out:
     free(base);
     free(version_norm);
     free(project_norm);
-    candidate_release(&best);
+    candidate_release(&fc.best);
     return rc;
+}
+
+/* ---- every release of a project ---- */
+
+/* The normalized version of an sdist file name of project_norm ("<name><sep><version><ext>",
+ * as in sdist_rank), or NULL when the file is not one. Caller frees. */
+static char *sdist_version(const char *name, size_t n, const char *project_norm)
+{
+    size_t stem = 0;
+    if (n > 7 && strncasecmp(name + n - 7, ".tar.gz", 7) == 0)
+        stem = n - 7;
+    else if (n > 4 && strncasecmp(name + n - 4, ".zip", 4) == 0)
+        stem = n - 4;
+    for (size_t i = 1; i + 1 < stem; i++) {
+        if (name[i] != '-' && name[i] != '_')
+            continue;
+        if (!wf_pep503_equal(name, i, project_norm, strlen(project_norm)))
+            continue;
+        char *v = wf_pep440_normalize(name + i + 1, stem - i - 1);
+        if (v != NULL)
+            return v;
+    }
+    return NULL;
+}
+
+/* The normalized version of a wheel file name of project_norm, or NULL. Caller frees. */
+static char *wheel_version(const char *name, size_t n, const char *project_norm)
+{
+    wf_wheel_name w;
+    char *v = NULL;
+    if (wf_wheelname_parse(&w, name, n) != 0)
+        return NULL;
+    if (wf_pep503_equal(w.name, strlen(w.name), project_norm, strlen(project_norm)))
+        v = wf_pep440_normalize(w.version, strlen(w.version));
+    wf_wheelname_release(&w);
+    return v;
+}
+
+static int parse_digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int wf_upstream_parse_time(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, sec;
+    size_t n = strlen(s);
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':' || parse_digits(s, 4, &y) || parse_digits(s + 5, 2, &mo) ||
+        parse_digits(s + 8, 2, &d) || parse_digits(s + 11, 2, &h) || parse_digits(s + 14, 2, &mi) ||
+        parse_digits(s + 17, 2, &sec))
+        return WF_EINVAL;
+    const char *p = s + 19;
+    if (*p == '.') { /* fractions of a second: any number of digits, dropped */
+        const char *f = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == f)
+            return WF_EINVAL;
+    }
+    /* PEP 700 says UTC with "Z"; an explicit zero offset means the same. */
+    if (!(strcmp(p, "Z") == 0 || strcmp(p, "z") == 0 || strcmp(p, "+00:00") == 0))
+        return WF_EINVAL;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
+        return WF_EINVAL;
+    /* Days since the epoch from the civil date (Howard Hinnant's days_from_civil), so no TZ
+     * database or timegm() is involved. */
+    int64_t yy = mo <= 2 ? y - 1 : y;
+    int64_t era = yy / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = days * 86400 + h * 3600 + mi * 60 + sec;
+    return 0;
+}
+
+/* list's visitor state: the releases found so far. */
+typedef struct list_ctx {
+    const char *project_norm;
+    wf_upstream_release *items;
+    size_t n, cap;
+    size_t last;                 /* index of the last release touched (files come grouped) */
+    unsigned char *time_missing; /* per release: a live sdist without an upload time */
+    unsigned char *live;         /* per release: number of non-yanked sdists > 0 */
+} list_ctx;
+
+/* The release for a normalized version, added when new. Takes ownership of version. */
+static wf_upstream_release *release_for(list_ctx *lc, char *version)
+{
+    if (lc->last < lc->n && strcmp(lc->items[lc->last].version, version) == 0) {
+        free(version);
+        return &lc->items[lc->last];
+    }
+    for (size_t i = 0; i < lc->n; i++) {
+        if (strcmp(lc->items[i].version, version) == 0) {
+            free(version);
+            lc->last = i;
+            return &lc->items[i];
+        }
+    }
+    if (lc->n == lc->cap) {
+        lc->cap = lc->cap ? lc->cap * 2 : 16;
+        lc->items = wf_realloc(lc->items, lc->cap * sizeof(*lc->items));
+        lc->time_missing = wf_realloc(lc->time_missing, lc->cap);
+        lc->live = wf_realloc(lc->live, lc->cap);
+    }
+    wf_upstream_release *r = &lc->items[lc->n];
+    memset(r, 0, sizeof(*r));
+    r->version = version;
+    lc->time_missing[lc->n] = 0;
+    lc->live[lc->n] = 0;
+    lc->last = lc->n++;
+    return r;
+}
+
+static void list_on_file(const page_file *f, void *ctx)
+{
+    list_ctx *lc = ctx;
+    size_t n = strlen(f->filename);
+    char *v = sdist_version(f->filename, n, lc->project_norm);
+    if (v == NULL) {
+        /* A wheel still says the version exists (shown as "no sdist"). */
+        if ((v = wheel_version(f->filename, n, lc->project_norm)) != NULL)
+            release_for(lc, v);
+        return;
+    }
+    wf_upstream_release *r = release_for(lc, v);
+    size_t i = lc->last;
+    r->has_sdist = 1;
+    if (f->yanked) {
+        if (r->yanked_reason == NULL && f->yanked_reason != NULL && f->yanked_reason[0] != '\0')
+            r->yanked_reason = wf_strdup(f->yanked_reason);
+        return;
+    }
+    lc->live[i] = 1;
+    int64_t t = 0;
+    if (f->upload_time != NULL && wf_upstream_parse_time(f->upload_time, &t) == 0) {
+        if (t > r->upload_time)
+            r->upload_time = t;
+    } else {
+        lc->time_missing[i] = 1;
+    }
+}
+
+static void list_on_version(const char *version, void *ctx)
+{
+    list_ctx *lc = ctx;
+    char *v = wf_pep440_normalize(version, strlen(version));
+    if (v != NULL)
+        release_for(lc, v);
+}
+
+int wf_upstream_list(wf_upstream_listing *out, const char *content_type, const char *body,
+                     size_t len, const char *project)
+{
+    char *project_norm = wf_pep503_normalize(project, strlen(project));
+    list_ctx lc = {project_norm, NULL, 0, 0, 0, NULL, NULL};
+    const page_visitor visitor = {list_on_file, list_on_version, &lc};
+    char *base = NULL;
+    int json = is_json_type(content_type);
+    int rc = 0;
+    if (json)
+        rc = parse_json(body, len, &visitor);
+    else
+        parse_html(body, len, &visitor, &base);
+    free(base);
+    for (size_t i = 0; i < lc.n; i++) {
+        wf_upstream_release *r = &lc.items[i];
+        r->yanked = r->has_sdist && !lc.live[i];
+        /* One live sdist without a time makes the release's age unknown: min_age must hold
+         * for the file that is built, whichever it is. */
+        if (!lc.live[i] || lc.time_missing[i])
+            r->upload_time = 0;
+        if (!r->yanked) {
+            free(r->yanked_reason);
+            r->yanked_reason = NULL;
+        }
+    }
+    free(lc.time_missing);
+    free(lc.live);
+    free(project_norm);
+    wf_upstream_listing l = {lc.items, lc.n, json};
+    if (rc != 0) {
+        wf_upstream_listing_release(&l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void wf_upstream_listing_release(wf_upstream_listing *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].version);
+        free(l->items[i].yanked_reason);
+    }
+    free(l->items);
+    memset(l, 0, sizeof(*l));
 }

@@ -1,4 +1,5 @@
-/* upstream.h - finding a release's sdist on a PEP 503 / PEP 691 simple index page.
+/* upstream.h - reading a PEP 503 / PEP 691 simple index project page: the sdist of one release
+ * (for a build), or every release with its yanked state and upload time (for a bump).
  *
  * Pure functions of their inputs: no I/O; the caller fetches the page (daemon/fetch.h).
  * Thread-safe.
@@ -7,6 +8,7 @@
 #define WF_UPSTREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The Accept header to send for a project page: PEP 691 JSON preferred, PEP 503 HTML accepted. */
 #define WF_UPSTREAM_ACCEPT                                                                         \
@@ -26,6 +28,37 @@
 int wf_upstream_find_sdist(const char *page_url, const char *content_type, const char *body,
                            size_t len, const char *project, const char *version, char **url_out,
                            char **sha256_out);
+
+/* One release of a project as its page shows it. */
+typedef struct wf_upstream_release {
+    char *version;       /* normalized PEP 440 */
+    int has_sdist;       /* at least one sdist (.tar.gz or .zip) of it is listed */
+    int yanked;          /* it has sdists and every one is yanked (PEP 592) */
+    char *yanked_reason; /* a yanked release's reason, or NULL */
+    int64_t upload_time; /* the newest PEP 700 upload-time of its non-yanked sdists (epoch
+                            seconds), or 0 when any of them has none (always 0 from HTML) */
+} wf_upstream_release;
+
+typedef struct wf_upstream_listing {
+    wf_upstream_release *items; /* in order of first appearance on the page */
+    size_t n;
+    int json; /* 1: the page was PEP 691 JSON; 0: PEP 503 HTML */
+} wf_upstream_listing;
+
+/* Lists every release of `project` on its page (content type and body as for
+ * wf_upstream_find_sdist). A release is known from an sdist named as there, from a wheel of the
+ * project (PEP 427 name), or from the JSON "versions" list (PEP 700); versions that are not
+ * PEP 440 are skipped. Files of other projects are ignored. Returns 0 and fills *out (release it
+ * with wf_upstream_listing_release), or WF_EINVAL for malformed JSON (*out untouched). Pure:
+ * may run on the thread pool. */
+int wf_upstream_list(wf_upstream_listing *out, const char *content_type, const char *body,
+                     size_t len, const char *project);
+void wf_upstream_listing_release(wf_upstream_listing *l);
+
+/* Parses a PEP 700 upload time, RFC 3339 in UTC: "2025-01-02T03:04:05Z", with optional
+ * fractions of a second (dropped) and "+00:00" accepted for "Z". Returns 0 and sets *out
+ * (epoch seconds), or WF_EINVAL. */
+int wf_upstream_parse_time(const char *s, int64_t *out);
 
 /* Resolves a URL reference against an absolute base URL (RFC 3986 section 5.2, with dot
  * segments removed). Returns a heap string the caller frees. */

@@ -1,4 +1,4 @@
-/* log.c - leveled log lines on stderr with a UTC timestamp. */
+/* log.c - leveled log lines on stderr with a UTC timestamp (milliseconds). */
 #include "log.h"
 
 #include <stdarg.h>
@@ -28,11 +28,15 @@ int wf_log_parse_level(const char *name, wf_log_level *out)
 
 void wf_log_write(wf_log_level level, const char *fmt, ...)
 {
-    char stamp[32];
-    time_t now = time(NULL);
+    /* Milliseconds, so that lines can be put against other clocks (bench/scheduling.sh takes
+     * the time a build's docker client started from here). */
+    char stamp[48];
+    struct timespec ts;
     struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 
     char line[4096];
     va_list ap;

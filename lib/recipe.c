@@ -11,14 +11,17 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "duration.h"
 #include "log.h"
 #include "pep440.h"
 #include "pep503.h"
+#include "specifier.h"
 #include "yamldoc.h"
 
 static const char *const recipe_keys[] = {
-    "name",        "versions",     "source", "python",       "platforms", "native",
-    "environment", "before_build", "repair", "test_command", "timeout",   NULL,
+    "name",        "versions",     "source",      "python",       "platforms", "native",
+    "environment", "before_build", "repair",      "test_command", "timeout",   "idle_timeout",
+    "track",       "min_age",      "prereleases", NULL,
 };
 static const char *const source_keys[] = {"url", "sha256", "sdist", "path", NULL};
 static const char *const native_keys[] = {"name", "url", "sha256", "build", NULL};
@@ -80,7 +83,7 @@ int wf_recipe_sha256_valid(const char *hex)
     return i == 64;
 }
 
-static void recipe_free(wf_recipe *r)
+void wf_recipe_free(wf_recipe *r)
 {
     if (r == NULL)
         return;
@@ -107,6 +110,7 @@ static void recipe_free(wf_recipe *r)
     free(r->before_build);
     free(r->repair);
     free(r->test_command);
+    free(r->track);
     free(r->file);
     free(r);
 }
@@ -116,9 +120,65 @@ void wf_recipe_list_free(wf_recipe_list *list)
     if (list == NULL)
         return;
     for (size_t i = 0; i < list->n; i++)
-        recipe_free(list->items[i]);
+        wf_recipe_free(list->items[i]);
     free(list->items);
     free(list);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? wf_strdup(s) : NULL;
+}
+
+static char **dup_strings(char *const *v, size_t n)
+{
+    char **out = wf_calloc(n ? n : 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = dup_or_null(v[i]);
+    return out;
+}
+
+wf_recipe *wf_recipe_copy(const wf_recipe *r)
+{
+    wf_recipe *c = wf_calloc(1, sizeof(*c));
+
+    c->name = dup_or_null(r->name);
+    c->normalized = dup_or_null(r->normalized);
+    c->versions = dup_strings(r->versions, r->n_versions);
+    c->n_versions = r->n_versions;
+    c->source.kind = r->source.kind;
+    c->source.url = dup_or_null(r->source.url);
+    c->source.sha256 = dup_or_null(r->source.sha256);
+    c->source.path = dup_or_null(r->source.path);
+    c->python = dup_strings(r->python, r->n_python);
+    c->n_python = r->n_python;
+    c->platforms = dup_strings(r->platforms, r->n_platforms);
+    c->n_platforms = r->n_platforms;
+    c->native = wf_calloc(r->n_native ? r->n_native : 1, sizeof(*c->native));
+    c->n_native = r->n_native;
+    for (size_t i = 0; i < r->n_native; i++) {
+        c->native[i].name = dup_or_null(r->native[i].name);
+        c->native[i].url = dup_or_null(r->native[i].url);
+        c->native[i].sha256 = dup_or_null(r->native[i].sha256);
+        c->native[i].build = dup_or_null(r->native[i].build);
+    }
+    c->environment = wf_calloc(r->n_environment ? r->n_environment : 1, sizeof(*c->environment));
+    c->n_environment = r->n_environment;
+    for (size_t i = 0; i < r->n_environment; i++) {
+        c->environment[i].key = dup_or_null(r->environment[i].key);
+        c->environment[i].value = dup_or_null(r->environment[i].value);
+    }
+    c->before_build = dup_or_null(r->before_build);
+    c->repair = dup_or_null(r->repair);
+    c->test_command = dup_or_null(r->test_command);
+    c->timeout_s = r->timeout_s;
+    c->idle_timeout_s = r->idle_timeout_s;
+    c->track = dup_or_null(r->track);
+    c->min_age_s = r->min_age_s;
+    c->prereleases = r->prereleases;
+    c->file = dup_or_null(r->file);
+    c->line = r->line;
+    return c;
 }
 
 static wf_recipe *recipe_new(const char *file, const wf_yamldoc_node *map)
@@ -135,6 +195,7 @@ static wf_recipe *recipe_new(const char *file, const wf_yamldoc_node *map)
     r->repair = wf_strdup(WF_RECIPE_DEFAULT_REPAIR);
     r->test_command = wf_strdup("");
     r->timeout_s = TIMEOUT_DEFAULT;
+    r->prereleases = -1;
     r->file = wf_strdup(file);
     r->line = map->line;
     return r;
@@ -187,13 +248,13 @@ static void read_name(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *
     r->normalized = wf_pep503_normalize(r->name, strlen(r->name));
 }
 
-static void read_versions(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *n)
+static void read_versions(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *n, int tracking)
 {
     size_t before = ctx->errors;
 
     if (wf_yamldoc_read_strings(ctx, &r->versions, &r->n_versions, n, "versions") != 0)
         return;
-    if (r->n_versions == 0)
+    if (r->n_versions == 0 && !tracking)
         wf_yamldoc_error(ctx, n, "'versions' must list at least one version");
     for (size_t i = 0; i < r->n_versions; i++) {
         char *norm = wf_pep440_normalize(r->versions[i], strlen(r->versions[i]));
@@ -421,6 +482,87 @@ static void read_repair(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node
     r->repair = s;
 }
 
+/* ---- tracking: track, min_age, prereleases ---- */
+
+/* The column in the file of byte `offset` (0-based) of a single-line scalar: a quoted scalar's
+ * text starts one column after its quote. */
+static wf_yamldoc_node scalar_at(const wf_yamldoc_node *n, size_t offset)
+{
+    wf_yamldoc_node at = *n;
+    at.column = n->column + (n->plain ? 0 : 1) + (int)offset;
+    return at;
+}
+
+static void read_track(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *n)
+{
+    wf_specifier *spec = NULL;
+    wf_specifier_error err;
+    char *s;
+
+    if (wf_yamldoc_read_string(ctx, &s, n, "track") != 0)
+        return;
+    if (wf_specifier_parse(&spec, s, strlen(s), &err) != 0) {
+        /* err.msg starts with "column N:"; the position goes into the diag's own prefix. */
+        const char *msg = strchr(err.msg, ':');
+        wf_yamldoc_node at = scalar_at(n, err.column > 0 ? err.column - 1 : 0);
+        wf_yamldoc_error(ctx, &at, "'track': invalid PEP 440 specifier '%s':%s", s,
+                         msg != NULL ? msg + 1 : err.msg);
+        free(s);
+        return;
+    }
+    wf_specifier_free(spec);
+    r->track = s;
+}
+
+static void read_min_age(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *n)
+{
+    int64_t secs = 0;
+    char *s;
+
+    if (wf_yamldoc_read_string(ctx, &s, n, "min_age") != 0)
+        return;
+    int rc = wf_duration_parse(s, strlen(s), &secs);
+    if (rc == WF_ELIMIT)
+        wf_yamldoc_error(ctx, n, "'min_age': '%s' is longer than the limit of 3650d", s);
+    else if (rc != 0)
+        wf_yamldoc_error(ctx, n,
+                         "'min_age': invalid duration '%s' (write a number with a unit, such as "
+                         "2d, 12h, 30m or 1d12h, or a number of seconds)",
+                         s);
+    else
+        r->min_age_s = secs;
+    free(s);
+}
+
+/* track: needs the upstream index as source; min_age and prereleases need track. */
+static void read_tracking(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *m)
+{
+    const wf_yamldoc_node *track = wf_yamldoc_get(m, "track");
+    const wf_yamldoc_node *min_age = wf_yamldoc_get(m, "min_age");
+    const wf_yamldoc_node *pre = wf_yamldoc_get(m, "prereleases");
+
+    if (track != NULL) {
+        read_track(ctx, r, track);
+        if (r->source.kind != 0 && r->source.kind != WF_SOURCE_SDIST)
+            wf_yamldoc_error(ctx, track,
+                             "'track' needs source {sdist: upstream}: new versions are found as "
+                             "sdists on the upstream index (a url source pins one file by "
+                             "sha256, a path source has one version)");
+    }
+    if (min_age != NULL) {
+        if (track == NULL)
+            wf_yamldoc_error(ctx, min_age, "'min_age' only applies to a recipe with 'track'");
+        else
+            read_min_age(ctx, r, min_age);
+    }
+    if (pre != NULL) {
+        if (track == NULL)
+            wf_yamldoc_error(ctx, pre, "'prereleases' only applies to a recipe with 'track'");
+        else
+            wf_yamldoc_read_bool(ctx, &r->prereleases, pre, "prereleases");
+    }
+}
+
 /* Looks for an earlier recipe with the same normalized name, in this file or an earlier one. */
 static void check_duplicate(wf_yamldoc_ctx *ctx, const wf_recipe_list *list, const wf_recipe *r,
                             const wf_yamldoc_node *name_node)
@@ -455,10 +597,17 @@ static void parse_recipe(wf_yamldoc_ctx *ctx, wf_recipe_list *list, const wf_yam
         read_name(ctx, r, v);
         check_duplicate(ctx, list, r, v);
     }
-    if ((v = wf_yamldoc_require(ctx, m, "versions")) != NULL)
-        read_versions(ctx, r, v);
+    /* A tracking recipe may leave out versions: the bumps find them upstream. */
+    const wf_yamldoc_node *track = wf_yamldoc_get(m, "track");
+    if (track != NULL)
+        v = wf_yamldoc_get(m, "versions");
+    else
+        v = wf_yamldoc_require(ctx, m, "versions");
+    if (v != NULL)
+        read_versions(ctx, r, v, track != NULL);
     if ((v = wf_yamldoc_require(ctx, m, "source")) != NULL)
         read_source(ctx, r, v);
+    read_tracking(ctx, r, m);
     if ((v = wf_yamldoc_get(m, "python")) != NULL)
         read_tags(ctx, &r->python, &r->n_python, v, "python", wf_recipe_python_valid,
                   WF_RECIPE_PYTHON_HINT);
@@ -477,6 +626,9 @@ static void parse_recipe(wf_yamldoc_ctx *ctx, wf_recipe_list *list, const wf_yam
         read_string_into(ctx, &r->test_command, v, "test_command");
     if ((v = wf_yamldoc_get(m, "timeout")) != NULL)
         wf_yamldoc_read_uint(ctx, &r->timeout_s, v, TIMEOUT_MIN, TIMEOUT_MAX, "timeout");
+    if ((v = wf_yamldoc_get(m, "idle_timeout")) != NULL)
+        wf_yamldoc_read_uint(ctx, &r->idle_timeout_s, v, WF_RECIPE_IDLE_TIMEOUT_MIN,
+                             WF_RECIPE_IDLE_TIMEOUT_MAX, "idle_timeout");
     /* Kept even when invalid, so later duplicates are still found; the list is then dropped. */
     list->items = wf_realloc(list->items, (list->n + 1) * sizeof(*list->items));
     list->items[list->n++] = r;
@@ -538,7 +690,7 @@ static void load_file(wf_yamldoc_ctx *ctx, wf_recipe_list *list, const char *pat
     wf_yamldoc_free(root);
 }
 
-static int has_yaml_suffix(const char *name)
+int wf_recipe_file_name_valid(const char *name)
 {
     size_t n = strlen(name);
     return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
@@ -561,7 +713,7 @@ static int list_dir(const char *dir, char ***out, size_t *n_out)
     if (d == NULL)
         return uv_translate_sys_error(errno);
     while ((e = readdir(d)) != NULL) {
-        if (!has_yaml_suffix(e->d_name))
+        if (!wf_recipe_file_name_valid(e->d_name))
             continue;
         names = wf_realloc(names, (n + 1) * sizeof(*names));
         names[n++] = wf_asprintf("%s/%s", dir, e->d_name);
@@ -695,6 +847,16 @@ char *wf_recipe_canonical(const wf_recipe *r)
     add_string(o, "repair", r->repair);
     add_string(o, "test_command", r->test_command);
     cJSON_AddItemToObject(o, "timeout", need(cJSON_CreateNumber(r->timeout_s)));
+    cJSON_AddItemToObject(o, "idle_timeout", need(cJSON_CreateNumber(r->idle_timeout_s)));
+    /* Only tracking recipes carry these, so the canonical form (and the build keys) of every
+     * other recipe stays what it was before tracking existed. */
+    if (r->track != NULL) {
+        add_string(o, "track", r->track);
+        cJSON_AddItemToObject(o, "min_age", need(cJSON_CreateNumber((double)r->min_age_s)));
+        cJSON_AddItemToObject(
+            o, "prereleases",
+            need(r->prereleases < 0 ? cJSON_CreateNull() : cJSON_CreateBool(r->prereleases)));
+    }
     printed = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (printed == NULL) {

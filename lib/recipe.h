@@ -43,7 +43,7 @@ typedef struct wf_env_var {
 typedef struct wf_recipe {
     char *name;       /* as written (display name); valid PEP 508 project name */
     char *normalized; /* PEP 503 normalized name */
-    char **versions;  /* PEP 440-valid version strings, as written */
+    char **versions;  /* PEP 440-valid version strings, as written; may be empty when tracking */
     size_t n_versions;
     wf_source source;
     char **python; /* tags like "cp311"; default: {"cp311"} */
@@ -54,14 +54,26 @@ typedef struct wf_recipe {
     size_t n_native;
     wf_env_var *environment; /* in file order */
     size_t n_environment;
-    char *before_build; /* shell; "" when absent */
-    char *repair;       /* shell with {wheel} and {dest_dir}; default below; "" = no repair */
-    char *test_command; /* shell; "" when absent */
-    unsigned timeout_s; /* hard timeout of one build; default 3600 */
+    char *before_build;      /* shell; "" when absent */
+    char *repair;            /* shell with {wheel} and {dest_dir}; default below; "" = no repair */
+    char *test_command;      /* shell; "" when absent */
+    unsigned timeout_s;      /* hard timeout of one build; default 3600 */
+    unsigned idle_timeout_s; /* the build ends after this long without log output; 0 = not set
+                                (the daemon's idle_timeout applies) */
+
+    /* Tracking (nightly bumps): new upstream versions matching a PEP 440 specifier are built
+     * beyond `versions`. Only with source {sdist: upstream}. */
+    char *track;       /* the specifier as written ("" matches every version), or NULL */
+    int64_t min_age_s; /* seconds an upload must have aged before it is built; 0 when absent */
+    int prereleases;   /* 1 true, 0 false, -1 absent: the specifier decides (PEP 440) */
 
     char *file; /* the file it came from, for messages */
     int line;   /* line of the recipe's mapping (1-based) */
 } wf_recipe;
+
+/* Bounds of a log-idle timeout, in the recipe and in the daemon's configuration. */
+#define WF_RECIPE_IDLE_TIMEOUT_MIN 10
+#define WF_RECIPE_IDLE_TIMEOUT_MAX 86400
 
 #define WF_RECIPE_DEFAULT_REPAIR "auditwheel repair -w {dest_dir} {wheel}"
 
@@ -99,6 +111,16 @@ int wf_recipe_parse(wf_recipe_list **out, const char *file, const char *data, si
 
 void wf_recipe_list_free(wf_recipe_list *list);
 
+/* A deep copy of one recipe (caller frees with wf_recipe_free), for holders that must outlive
+ * the list it came from: a build in flight keeps its recipe while the list is reloaded. */
+wf_recipe *wf_recipe_copy(const wf_recipe *r);
+/* Frees a recipe from wf_recipe_copy(); NULL ok. Never call it on a list's items. */
+void wf_recipe_free(wf_recipe *r);
+
+/* 1 if a directory entry named `name` is read as a recipe file when its directory is loaded:
+ * *.yaml or *.yml, not hidden (editors' swap and backup files are not). */
+int wf_recipe_file_name_valid(const char *name);
+
 /* Finds a recipe by name, comparing PEP 503 normalized names. Borrowed pointer or NULL. */
 const wf_recipe *wf_recipe_list_find(const wf_recipe_list *list, const char *name);
 
@@ -119,7 +141,9 @@ int wf_recipe_sha256_valid(const char *hex);
  * fields, used for build keys and change detection. Caller frees. Keys, in order: name (the
  * normalized name), versions, source ({"sdist":"upstream"} | {"url","sha256"} | {"path"}), python,
  * platforms, native ([{name,url,sha256,build}]), environment (object in file order),
- * before_build, repair, test_command, timeout (number). */
+ * before_build, repair, test_command, timeout, idle_timeout (numbers; 0 = not set); then, for a
+ * tracking recipe only, track, min_age (number of seconds) and prereleases (true, false or null).
+ */
 char *wf_recipe_canonical(const wf_recipe *r);
 
 #endif

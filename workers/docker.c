@@ -46,14 +46,16 @@ struct wf_build {
     build_stream out, err;
     uv_timer_t deadline;   /* the hard timeout */
     uv_timer_t kill_timer; /* SIGKILL after SIGTERM, or the drain window after the exit */
+    uv_timer_t idle;       /* the log-idle timeout */
     int open_handles;
     int silent; /* spawn failed: close everything without calling cb */
     int pid;
-    int canceled, timed_out;
+    int canceled, timed_out, idled_out;
     int start_error; /* reading the child's output could not start */
     int64_t exit_status;
     int term_signal;
-    unsigned timeout_s, kill_grace_ms;
+    unsigned timeout_s, idle_timeout_s, kill_grace_ms;
+    uint64_t last_output_ms; /* loop time of the last bytes read from the client */
 
     int log_fd;
     uint64_t log_bytes;
@@ -61,6 +63,7 @@ struct wf_build {
 
     char *infra_line; /* last client line saying the engine is unreachable */
     char *build_line; /* last client line saying a build step failed */
+    char *verdict;    /* the job template's test verdict, "test_command failed (exit N)" */
     char *last_line;  /* last non-empty client line */
 
     char *readbuf; /* READ_BUF_BYTES */
@@ -149,8 +152,9 @@ static void log_note(wf_build *b, const char *what)
 }
 
 /* Step output in plain progress looks like "#7 0.123 text": the build's own programs wrote it,
- * so it must not steer the classification. */
-static int is_step_output(const char *s, size_t n)
+ * so it must not steer the classification. Returns the length of that "#7 0.123 " prefix, or 0
+ * when the line is the client's own. */
+static size_t step_output_prefix(const char *s, size_t n)
 {
     size_t i = 0;
     if (n < 2 || s[0] != '#')
@@ -162,7 +166,25 @@ static int is_step_output(const char *s, size_t n)
     size_t j = ++i;
     for (; i < n && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.'); i++)
         ;
-    return i > j && i < n && s[i] == ' ';
+    return i > j && i < n && s[i] == ' ' ? i + 1 : 0;
+}
+
+/* The job template (dockerfiles/job.Dockerfile.in) ends a failing test stage with the step line
+ * "wheelfarm: test_command failed (exit N)". When the build fails, that short line says more
+ * than the client's "process ... did not complete successfully" with the whole RUN command, so
+ * it becomes the summary. It only words the summary: the class still comes from the client. */
+static void note_verdict(wf_build *b, const char *s, size_t n)
+{
+    static const char head[] = "wheelfarm: test_command failed (exit ";
+    size_t h = sizeof(head) - 1, i;
+    if (n < h + 2 || memcmp(s, head, h) != 0)
+        return;
+    for (i = h; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        ;
+    if (i == h || i + 1 != n || s[i] != ')')
+        return;
+    free(b->verdict);
+    b->verdict = wf_strndup(s + strlen("wheelfarm: "), n - strlen("wheelfarm: "));
 }
 
 static int contains(const char *s, size_t n, const char *needle)
@@ -183,7 +205,10 @@ static void classify_line(wf_build *b, const char *s, size_t n)
         "failed to compute cache key",     "dockerfile parse error",
         "failed to create LLB definition", "failed to process \"",
     };
-    if (n == 0 || is_step_output(s, n))
+    size_t step = step_output_prefix(s, n);
+    if (step > 0)
+        note_verdict(b, s + step, n - step);
+    if (n == 0 || step > 0)
         return;
     free(b->last_line);
     b->last_line = wf_strndup(s, n);
@@ -263,6 +288,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     wf_build *b = s->data;
     build_stream *st = s == (uv_stream_t *)&b->out.pipe ? &b->out : &b->err;
     if (nread > 0) {
+        b->last_output_ms = uv_now(b->loop);
         log_write(b, buf->base, (size_t)nread);
         stream_feed(st, buf->base, (size_t)nread);
         return;
@@ -314,6 +340,21 @@ static void on_deadline(uv_timer_t *t)
     stop_child(b);
 }
 
+/* Fires when the build may have been silent for idle_timeout_s: it either was (the build is
+ * stopped) or output came in between, and the check moves to when the silence would end. */
+static void on_idle(uv_timer_t *t)
+{
+    wf_build *b = t->data;
+    if (b->state != BUILD_RUNNING)
+        return;
+    uint64_t limit = (uint64_t)b->idle_timeout_s * 1000u;
+    uint64_t silent = uv_now(b->loop) - b->last_output_ms;
+    if (silent < limit && uv_timer_start(&b->idle, on_idle, limit - silent, 0) == 0)
+        return;
+    b->idled_out = 1;
+    stop_child(b);
+}
+
 static void on_child_exit(uv_process_t *p, int64_t exit_status, int term_signal)
 {
     wf_build *b = p->data;
@@ -322,6 +363,7 @@ static void on_child_exit(uv_process_t *p, int64_t exit_status, int term_signal)
     b->pid = 0;
     b->state = BUILD_EXITED;
     uv_timer_stop(&b->deadline);
+    uv_timer_stop(&b->idle);
     uv_timer_stop(&b->kill_timer);
     if (!(b->out.eof && b->err.eof) &&
         uv_timer_start(&b->kill_timer, on_kill_timer, DRAIN_MS, 0) != 0) {
@@ -339,7 +381,11 @@ static int classify(wf_build *b, char **summary)
         return WF_ECANCELED;
     }
     if (b->timed_out) {
-        *summary = wf_asprintf("build timed out after %u s", b->timeout_s);
+        *summary = wf_asprintf("build timed out after %u s (timeout)", b->timeout_s);
+        return WF_ETIMEOUT;
+    }
+    if (b->idled_out) {
+        *summary = wf_asprintf("no output for %u s (idle_timeout)", b->idle_timeout_s);
         return WF_ETIMEOUT;
     }
     if (b->start_error != 0) {
@@ -356,7 +402,7 @@ static int classify(wf_build *b, char **summary)
         return 0;
     }
     if (b->build_line) {
-        *summary = wf_strdup(b->build_line);
+        *summary = wf_strdup(b->verdict ? b->verdict : b->build_line);
         return WF_EBUILD;
     }
     if (b->infra_line)
@@ -377,6 +423,7 @@ static void build_free(wf_build *b)
     free(b->readbuf);
     free(b->infra_line);
     free(b->build_line);
+    free(b->verdict);
     free(b->last_line);
     free(b);
 }
@@ -416,6 +463,7 @@ static void build_close_all(wf_build *b)
     close_if_open((uv_handle_t *)&b->err.pipe);
     close_if_open((uv_handle_t *)&b->deadline);
     close_if_open((uv_handle_t *)&b->kill_timer);
+    close_if_open((uv_handle_t *)&b->idle);
 }
 
 /* Appends arg to the header line, single-quoted when it holds anything a shell would mind. */
@@ -460,8 +508,22 @@ static void argv_free(argv_list *a)
     free(a->v);
 }
 
+size_t wf_docker_tls_args(char *out[4], const wf_docker_tls *tls)
+{
+    if (tls == NULL)
+        return 0;
+    out[0] = wf_strdup("--tlsverify");
+    out[1] = wf_asprintf("--tlscacert=%s", tls->ca);
+    out[2] = wf_asprintf("--tlscert=%s", tls->cert);
+    out[3] = wf_asprintf("--tlskey=%s", tls->key);
+    return 4;
+}
+
 static void build_argv(argv_list *a, const wf_build_options *o)
 {
+    char *tls[4];
+    size_t n_tls = wf_docker_tls_args(tls, o->tls);
+
     char *wrapper = setpriv_path();
     if (wrapper) {
         argv_push(a, wrapper);
@@ -470,6 +532,12 @@ static void build_argv(argv_list *a, const wf_build_options *o)
         argv_push(a, wf_strdup("--"));
     }
     argv_push(a, wf_strdup(o->client->path));
+    for (size_t i = 0; i < n_tls; i++)
+        argv_push(a, tls[i]);
+    if (o->context && *o->context) {
+        argv_push(a, wf_strdup("--context"));
+        argv_push(a, wf_strdup(o->context));
+    }
     if (o->client->mode == WF_DOCKER_BUILDX) {
         argv_push(a, wf_strdup("buildx"));
         argv_push(a, wf_strdup("build"));
@@ -492,13 +560,28 @@ static void build_argv(argv_list *a, const wf_build_options *o)
     argv_push(a, wf_strdup(o->context_dir));
 }
 
-/* The parent's environment with DOCKER_BUILDKIT=1 (BuildKit mode) and DOCKER_HOST set. */
+/* 1 when the environment entry `kv` sets one of the variables that choose the engine. */
+static int is_connection_var(const char *kv)
+{
+    static const char *const names[] = WF_DOCKER_CONNECTION_ENV;
+    for (size_t i = 0; i < WF_ARRAY_SIZE(names); i++) {
+        size_t n = strlen(names[i]);
+        if (strncmp(kv, names[i], n) == 0 && kv[n] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+/* The parent's environment with DOCKER_BUILDKIT=1 (BuildKit mode) and DOCKER_HOST set, or
+ * without DOCKER_HOST and DOCKER_CONTEXT for a context worker (the flag must win). */
 static void build_env(argv_list *e, const wf_build_options *o)
 {
     for (char **p = environ; p && *p; p++) {
         if (strncmp(*p, "DOCKER_BUILDKIT=", 16) == 0)
             continue;
-        if (o->endpoint && strncmp(*p, "DOCKER_HOST=", 12) == 0)
+        if ((o->endpoint || o->context) && is_connection_var(*p))
+            continue;
+        if (o->context && strncmp(*p, "DOCKER_CONTEXT=", 15) == 0)
             continue;
         argv_push(e, wf_strdup(*p));
     }
@@ -512,6 +595,8 @@ static int check_options(const wf_build_options *o)
 {
     if (!o || !o->client || !o->client->path || !o->context_dir || !o->platform || !o->output_dir ||
         !o->log_path)
+        return WF_EINVAL;
+    if (o->tls && (!o->tls->ca || !o->tls->cert || !o->tls->key || !o->endpoint))
         return WF_EINVAL;
     if (o->client->mode != WF_DOCKER_BUILDX && o->client->mode != WF_DOCKER_BUILDKIT)
         return WF_EINVAL;
@@ -534,6 +619,11 @@ static int init_handles(wf_build *b)
     if (rc != 0)
         return rc;
     b->kill_timer.data = b;
+    b->open_handles++;
+    rc = uv_timer_init(b->loop, &b->idle);
+    if (rc != 0)
+        return rc;
+    b->idle.data = b;
     b->open_handles++;
     rc = uv_pipe_init(b->loop, &b->out.pipe, 0);
     if (rc != 0)
@@ -603,6 +693,9 @@ static int start_io(wf_build *b)
         return rc;
     if (b->timeout_s > 0)
         rc = uv_timer_start(&b->deadline, on_deadline, (uint64_t)b->timeout_s * 1000u, 0);
+    b->last_output_ms = uv_now(b->loop);
+    if (rc == 0 && b->idle_timeout_s > 0)
+        rc = uv_timer_start(&b->idle, on_idle, (uint64_t)b->idle_timeout_s * 1000u, 0);
     return rc;
 }
 
@@ -627,6 +720,7 @@ int wf_build_start(wf_build **out, uv_loop_t *loop, const wf_build_options *o, w
     b->on_line = on_line;
     b->ctx = ctx;
     b->timeout_s = o->timeout_s;
+    b->idle_timeout_s = o->idle_timeout_s;
     b->kill_grace_ms = o->kill_grace_ms ? o->kill_grace_ms : DEFAULT_KILL_GRACE_MS;
     b->out.owner = b->err.owner = b;
     b->out.line = wf_malloc(LINE_MAX_BYTES);
@@ -656,8 +750,8 @@ fail:
     b->silent = 1;
     b->state = BUILD_CLOSING;
     uv_handle_t *inited[] = {(uv_handle_t *)&b->deadline, (uv_handle_t *)&b->kill_timer,
-                             (uv_handle_t *)&b->out.pipe, (uv_handle_t *)&b->err.pipe,
-                             (uv_handle_t *)&b->process};
+                             (uv_handle_t *)&b->idle,     (uv_handle_t *)&b->out.pipe,
+                             (uv_handle_t *)&b->err.pipe, (uv_handle_t *)&b->process};
     int n = b->open_handles;
     for (int i = 0; i < n; i++)
         uv_close(inited[i], on_close);

@@ -154,6 +154,42 @@ out:
     return rc;
 }
 
+int wf_probe_docker(const char *client, const char *endpoint, const wf_docker_tls *tls,
+                    const char *const *args, unsigned timeout_ms, int *exit_status, char **output)
+{
+    static const char *const blank[] = WF_DOCKER_CONNECTION_ENV;
+    const char *env[WF_ARRAY_SIZE(blank) + 1] = {NULL};
+    char *tls_args[4], *host = NULL;
+    size_t n_args = 0, n_tls;
+
+    if (tls != NULL && endpoint == NULL)
+        return WF_EINVAL;
+    while (args != NULL && args[n_args] != NULL)
+        n_args++;
+    n_tls = wf_docker_tls_args(tls_args, tls);
+    const char **argv = wf_calloc(1 + n_tls + n_args + 1, sizeof(char *));
+    argv[0] = client;
+    for (size_t i = 0; i < n_tls; i++)
+        argv[1 + i] = tls_args[i];
+    for (size_t i = 0; i < n_args; i++)
+        argv[1 + n_tls + i] = args[i];
+    if (endpoint != NULL) {
+        /* DOCKER_HOST first, then the others set to "" (the client treats empty as unset). */
+        host = wf_asprintf("DOCKER_HOST=%s", endpoint);
+        env[0] = host;
+        for (size_t i = 1; i < WF_ARRAY_SIZE(blank); i++)
+            env[i] = wf_asprintf("%s=", blank[i]);
+    }
+    int rc = wf_probe_run(argv, env, timeout_ms, exit_status, output);
+    for (size_t i = 1; endpoint != NULL && i < WF_ARRAY_SIZE(blank); i++)
+        free((char *)env[i]);
+    free(host);
+    for (size_t i = 0; i < n_tls; i++)
+        free(tls_args[i]);
+    free(argv);
+    return rc;
+}
+
 static int has_buildx(const char *client)
 {
     const char *argv[] = {client, "buildx", "version", NULL};

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "workers/docker.h"
+
 /* Output kept from a probe: anything beyond is read and dropped. */
 #define WF_PROBE_OUTPUT_MAX (1024u * 1024)
 
@@ -21,6 +23,15 @@
  * Spawn failures return a negative UV-style errno code (-ENOENT for a missing program). */
 int wf_probe_run(const char *const *argv, const char *const *extra_env, unsigned timeout_ms,
                  int *exit_status, char **output);
+
+/* Runs the docker client against one worker's engine the way its builds reach it:
+ * `client [--tlsverify --tlscacert=... --tlscert=... --tlskey=...] ARGS...` with
+ * DOCKER_HOST=endpoint when endpoint is non-NULL (the inherited DOCKER_TLS_VERIFY, DOCKER_CERT_PATH
+ * and DOCKER_TLS are blanked then, so the worker's own settings alone decide). tls may be NULL;
+ * when set, endpoint must be too. `args` is NULL-terminated. Same contract as wf_probe_run();
+ * for example ARGS = {"version", "--format", "{{.Server.Os}}/{{.Server.Arch}}", NULL}. */
+int wf_probe_docker(const char *client, const char *endpoint, const wf_docker_tls *tls,
+                    const char *const *args, unsigned timeout_ms, int *exit_status, char **output);
 
 /* Finds `name` the way execvp would: a name with a '/' is checked as it is, else each PATH
  * entry is tried. Returns a heap path to an executable file (caller frees) or NULL. */

@@ -12,6 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 
 T=$(mktemp -d /tmp/wf-e2e.XXXXXX)
 pids=()
+cleanup_hooks=() # commands cleanup runs after the processes are gone (remote-engine.sh's teardown)
 cleanup() {
     local rc=$?
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -19,6 +20,7 @@ cleanup() {
     if [ $rc -ne 0 ] && [ -f "$T/wheelfarmd.log" ]; then
         echo "--- wheelfarmd.log (last 60 lines)"; tail -n 60 "$T/wheelfarmd.log"
     fi
+    for h in "${cleanup_hooks[@]}"; do "$h" || true; done
     rm -rf "$T"
     exit $rc
 }
@@ -55,7 +57,8 @@ serve_dir() {
 
 # write_config FILE WORKERS_YAML: a config in $T with a kernel-chosen TCP port. The images and
 # their python lists are those scripts/bootstrap-images builds by default (test-stage.sh checks);
-# arm64's list is read from its image (cp311, and cp313 after `scripts/bootstrap-images --slow`).
+# arm64's list is read from its image (cp311 cp313; cp311 only from an older bootstrap). After
+# seed_sources, the config declares the substitutes scripts/seed-sources wrote for its repacks.
 write_config() {
     cat >"$1" <<EOC
 state_dir: $T/var
@@ -69,6 +72,7 @@ images:
 workers:
 $2
 EOC
+    [ -z "${SUBSTITUTES:-}" ] || cat "$SUBSTITUTES" >>"$1"
 }
 
 # start_daemon CONFIG: runs wheelfarmd in the background; sets WFD_PID, WF_PORT, WHEELFARM_SOCKET.
@@ -141,11 +145,14 @@ PY
 
 # seed_sources: downloads (cached in $WF_SEED_CACHE, default /var/cache/wheelfarm/seed) the
 # Debian orig tarballs, sdists and build requirements with scripts/seed-sources, writes the local
-# upstream index into $T/upstream and serves it on loopback; sets UPSTREAM (its simple/ URL) and
-# SEED_DIR. Skips when nothing can be downloaded and nothing is cached.
+# upstream index into $T/upstream and serves it on loopback; sets UPSTREAM (its simple/ URL),
+# SEED_DIR and SUBSTITUTES (the config's substitutes for Debian's repacks, which write_config
+# appends). Skips when nothing can be downloaded and nothing is cached.
 seed_sources() {
     SEED_DIR=${WF_SEED_CACHE:-/var/cache/wheelfarm/seed}
-    "$WF_SOURCE_ROOT/scripts/seed-sources" --dir "$SEED_DIR" --index "$T/upstream" >"$T/seed.log" 2>&1 ||
+    SUBSTITUTES=$T/substitutes.yaml
+    "$WF_SOURCE_ROOT/scripts/seed-sources" --dir "$SEED_DIR" --index "$T/upstream" \
+        --substitutes "$SUBSTITUTES" >"$T/seed.log" 2>&1 ||
         skip "scripts/seed-sources failed (no Debian source mirror or package index?): $(tail -n 3 "$T/seed.log")"
     serve_dir "$T/upstream"
     UPSTREAM=$SERVE_URL/simple/
@@ -169,4 +176,54 @@ image_python_list() {
     have=$(/usr/bin/docker image inspect -f '{{index .Config.Labels "org.wheelfarm.python"}}' "$1" 2>/dev/null || true)
     [ -n "$have" ] || have=cp311
     echo "${have// /, }"
+}
+
+# tiny_ext NAME PYTHONS [broken]: a one-function C extension NAME (module NAME with '-' as '_')
+# in $T/src/NAME and its recipe $T/recipes/NAME.yaml (a path source, linux/amd64, PYTHONS like
+# "cp311, cp313"); "broken" adds a function that does not compile. Append recipe keys with
+# `echo "key: value" >>"$T/recipes/NAME.yaml"`.
+tiny_ext() {
+    local name=$1 mod=${1//-/_} src=$T/src/$1
+    mkdir -p "$src" "$T/recipes"
+    cat >"$src/pyproject.toml" <<EOT
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "$name"
+version = "1.0"
+requires-python = ">=3.8"
+EOT
+    echo "from setuptools import Extension, setup
+setup(ext_modules=[Extension('$mod', ['$mod.c'])])" >"$src/setup.py"
+    cat >"$src/$mod.c" <<EOT
+#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "$mod", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_$mod(void) { return PyModule_Create(&mod); }
+EOT
+    if [ "${3:-}" = broken ]; then
+        echo 'int wf_broken(void) { return 1 +; }' >>"$src/$mod.c"
+    fi
+    cat >"$T/recipes/$name.yaml" <<EOT
+name: $name
+versions: ["1.0"]
+source: {path: ../src/$name}
+python: [$2]
+platforms: [linux/amd64]
+test_command: python -c "import $mod; assert $mod.answer() == 42"
+EOT
+}
+
+# wait_done JOB [SECONDS]: waits (default 300 s) until JOB is no longer queued or running;
+# prints its final state.
+wait_done() {
+    local st
+    for _ in $(seq 1 $((${2:-300} * 5))); do
+        st=$(job_field "$1" '["state"]')
+        case $st in queued | running) sleep 0.2 ;; *) echo "$st"; return 0 ;; esac
+    done
+    echo "$st"
 }

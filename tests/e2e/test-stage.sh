@@ -115,6 +115,11 @@ echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: testing in the runtime image
 echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: test_command failed \(exit 1\)' || fail "job $jid's log lacks the test verdict: $(echo "$log" | tail -n 20)"
 echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ \+ python -c raise SystemExit\(1\)' || fail "job $jid's log does not show the failing test: $(echo "$log" | tail -n 20)"
 if echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: test passed'; then fail "job $jid's log says the test passed"; fi
+# The job's error is the template's short verdict, not the client's "did not complete
+# successfully" line with the whole RUN command.
+err=$(job_field "$jid" '["error"]')
+[ "$err" = "build failed: test_command failed (exit 1); see 'wheelfarm logs $jid'" ] ||
+    fail "job $jid's error is not the test verdict: $err"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${INDEX}fixture-failtest/")
 [ "$code" = 404 ] || fail "a wheel whose test failed is served ($code)"
 [ -z "$(find "$T/var" -name 'fixture_ext*failtest*' -o -path '*fixture-failtest*' -name '*.whl' | head -n1)" ] ||

@@ -83,6 +83,19 @@ static void test_job_commands(void **state)
     assert_int_equal(parse(&a, &err, w4), WF_EINVAL);
     assert_non_null(strstr(err, "JOB"));
     free(err);
+
+    const char *w5[] = {"retry", "12", "--json", NULL};
+    assert_int_equal(parse(&a, &err, w5), 0);
+    assert_int_equal(a.command, WF_CLI_CMD_RETRY);
+    assert_int_equal(a.job_id, 12);
+    assert_true(a.json);
+    wf_cli_args_release(&a);
+    assert_non_null(strstr(wf_cli_args_usage(WF_CLI_CMD_NONE), "retry JOB"));
+
+    const char *w6[] = {"retry", "--force", "3", NULL};
+    assert_int_equal(parse(&a, &err, w6), WF_EINVAL);
+    assert_non_null(strstr(err, "option --force is not valid for 'retry'"));
+    free(err);
 }
 
 static void test_usage_errors(void **state)
@@ -112,6 +125,10 @@ static void test_usage_errors(void **state)
         {{"sources", "add", NULL}, "'sources' needs 'add' and a FILE"},
         {{"sources", "remove", "f", NULL}, "unknown 'sources' subcommand 'remove'"},
         {{"sources", "add", "f", "--force", NULL}, "option --force is not valid for 'sources'"},
+        {{"drain", NULL}, "'drain' needs a worker NAME"},
+        {{"undrain", "a", "b", NULL}, "unexpected argument 'b' for 'undrain'"},
+        {{"drain", "Local_1", NULL}, "'Local_1' is not a worker name"},
+        {{"drain", "x", "--force", NULL}, "option --force is not valid for 'drain'"},
     };
     for (size_t i = 0; i < WF_ARRAY_SIZE(cases); i++) {
         int rc = parse(&a, &err, cases[i].words);
@@ -157,6 +174,23 @@ static void test_help_and_version(void **state)
     assert_non_null(strstr(wf_cli_args_usage(a.command), "sources add FILE"));
     wf_cli_args_release(&a);
 
+    const char *w6[] = {"drain", "arm-1", "--json", NULL};
+    assert_int_equal(parse(&a, &err, w6), 0);
+    assert_int_equal(a.command, WF_CLI_CMD_DRAIN);
+    assert_string_equal(a.positional[0], "arm-1");
+    assert_true(a.json);
+    assert_non_null(strstr(wf_cli_args_usage(a.command), "running builds finish"));
+    wf_cli_args_release(&a);
+    const char *w7[] = {"undrain", "arm-1", NULL};
+    assert_int_equal(parse(&a, &err, w7), 0);
+    assert_int_equal(a.command, WF_CLI_CMD_UNDRAIN);
+    wf_cli_args_release(&a);
+    const char *w8[] = {"help", "undrain", NULL};
+    assert_int_equal(parse(&a, &err, w8), 0);
+    assert_string_equal(a.positional[0], "undrain");
+    wf_cli_args_release(&a);
+    assert_non_null(strstr(wf_cli_args_usage(WF_CLI_CMD_NONE), "drain NAME"));
+
     /* After "--" everything is an argument, even what looks like an option. */
     const char *w4[] = {"check", "--", "--weird-dir", NULL};
     assert_int_equal(parse(&a, &err, w4), 0);
@@ -195,6 +229,39 @@ static void test_specs(void **state)
         assert_true(cases[i].ok ? err == NULL : err != NULL);
         free(err);
     }
+}
+
+static void test_bump(void **state)
+{
+    (void)state;
+    wf_cli_args a;
+    char *err;
+    const char *w1[] = {"bump", "--dry-run", "fixture-ext", "kafka", "--json", NULL};
+    assert_int_equal(parse(&a, &err, w1), 0);
+    assert_int_equal(a.command, WF_CLI_CMD_BUMP);
+    assert_true(a.dry_run);
+    assert_true(a.json);
+    assert_int_equal(a.n_positional, 2);
+    assert_string_equal(a.positional[1], "kafka");
+    wf_cli_args_release(&a);
+
+    const char *w2[] = {"bump", NULL};
+    assert_int_equal(parse(&a, &err, w2), 0);
+    assert_false(a.dry_run);
+    assert_int_equal(a.n_positional, 0);
+    wf_cli_args_release(&a);
+
+    const char *w3[] = {"build", "x", "--dry-run", NULL};
+    assert_int_equal(parse(&a, &err, w3), WF_EINVAL);
+    assert_string_equal(err, "option --dry-run is not valid for 'build'");
+    free(err);
+    const char *w4[] = {"bump", "--force", NULL};
+    assert_int_equal(parse(&a, &err, w4), WF_EINVAL);
+    assert_string_equal(err, "option --force is not valid for 'bump'");
+    free(err);
+    assert_non_null(strstr(wf_cli_args_usage(WF_CLI_CMD_BUMP), "--dry-run"));
+    assert_non_null(strstr(wf_cli_args_usage(WF_CLI_CMD_NONE), "bump [RECIPE...]"));
+    assert_string_equal(wf_cli_args_command_name(WF_CLI_CMD_BUMP), "bump");
 }
 
 static void test_locate(void **state)
@@ -245,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_build_options), cmocka_unit_test(test_job_commands),
         cmocka_unit_test(test_usage_errors),  cmocka_unit_test(test_help_and_version),
         cmocka_unit_test(test_specs),         cmocka_unit_test(test_locate),
+        cmocka_unit_test(test_bump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,14 +198,51 @@ static void test_tables_from_json(void **state)
     free(s);
     cJSON_Delete(skipped);
 
-    cJSON *workers = cJSON_Parse("[{\"name\": \"arm\", \"driver\": \"docker\", \"endpoint\": "
-                                 "\"ssh://pi\", \"platforms\": [\"linux/arm64\"], \"slots\": 2, "
-                                 "\"busy\": 1, \"emulated\": true, \"state\": \"healthy\"}]");
-    s = wf_cli_render_workers(workers);
-    assert_string_equal(s, "NAME  DRIVER  PLATFORMS               SLOTS  STATE    ENDPOINT\n"
-                           "arm   docker  linux/arm64 (emulated)  1/2    healthy  ssh://pi\n");
+    cJSON *workers = cJSON_Parse(
+        "[{\"name\": \"arm\", \"driver\": \"docker\", \"endpoint\": \"ssh://pi\", "
+        "\"context\": null, \"builder\": null, \"platforms\": [\"linux/arm64\"], \"slots\": 2, "
+        "\"busy\": 1, \"emulated\": true, \"labels\": [\"zone=eu\", \"fast\"], \"state\": "
+        "\"healthy\", \"reason\": null, \"since\": 1000},"
+        " {\"name\": \"b\", \"driver\": \"docker\", \"endpoint\": null, \"context\": \"prod\", "
+        "\"platforms\": [\"linux/amd64\"], \"slots\": 1, \"busy\": 0, \"emulated\": false, "
+        "\"labels\": [], \"state\": \"unhealthy\", \"reason\": \"engine unreachable: no\", "
+        "\"since\": 1100},"
+        " {\"name\": \"c\", \"driver\": \"buildx\", \"endpoint\": null, \"builder\": \"k8s\", "
+        "\"platforms\": [\"linux/amd64\", \"linux/arm64\"], \"slots\": 4, \"busy\": 0, "
+        "\"labels\": [], \"state\": \"draining\", \"since\": 0}]");
+    s = wf_cli_render_workers(workers, 1130);
+    assert_string_equal(
+        s, "NAME  DRIVER  PLATFORMS                SLOTS  STATE      SINCE  TARGET        LABELS\n"
+           "arm   docker  linux/arm64 (emulated)   1/2    healthy    2m     ssh://pi      "
+           "zone=eu,fast\n"
+           "b     docker  linux/amd64              0/1    unhealthy  30s    context prod  -\n"
+           "c     buildx  linux/amd64,linux/arm64  0/4    draining   -      builder k8s   -\n"
+           "\n"
+           "b: engine unreachable: no\n");
     free(s);
     cJSON_Delete(workers);
+
+    static const struct {
+        const char *json, *want;
+    } drains[] = {
+        {"{\"name\": \"a\", \"state\": \"draining\", \"drained\": true, \"busy\": 2}",
+         "worker 'a' is draining: its 2 running build(s) finish, it takes no new jobs\n"},
+        {"{\"name\": \"a\", \"state\": \"draining\", \"drained\": true, \"busy\": 0}",
+         "worker 'a' is drained: it takes no new jobs\n"},
+        {"{\"name\": \"a\", \"state\": \"healthy\", \"drained\": false, \"busy\": 0}",
+         "worker 'a' takes jobs again\n"},
+        {"{\"name\": \"a\", \"state\": \"unhealthy\", \"drained\": false, \"reason\": "
+         "\"engine unreachable\"}",
+         "worker 'a' is undrained; it takes jobs once it is healthy (now unhealthy: engine "
+         "unreachable)\n"},
+    };
+    for (size_t i = 0; i < WF_ARRAY_SIZE(drains); i++) {
+        cJSON *w = cJSON_Parse(drains[i].json);
+        s = wf_cli_render_drained(w);
+        assert_string_equal(s, drains[i].want);
+        free(s);
+        cJSON_Delete(w);
+    }
 
     cJSON *recipes = cJSON_Parse("[{\"name\": \"x\", \"versions\": [\"1.0\", \"2.0\"], "
                                  "\"python\": [\"cp311\", \"cp312\"], \"platforms\": "
@@ -216,6 +253,117 @@ static void test_tables_from_json(void **state)
                            "x     1.0,2.0   cp311,cp312  linux/amd64  sdist   recipes/x.yaml:3\n");
     free(s);
     cJSON_Delete(recipes);
+
+    recipes = cJSON_Parse("[{\"name\": \"t\", \"versions\": [], \"python\": [\"cp311\"], "
+                          "\"platforms\": [\"linux/amd64\"], \"source\": \"sdist\", \"track\": "
+                          "{\"specifier\": \">=1.0,<2\"}, \"file\": \"t.yaml\", \"line\": 1}]");
+    s = wf_cli_render_recipes(recipes);
+    assert_string_equal(s, "NAME  VERSIONS        PYTHON  PLATFORMS    SOURCE  FILE\n"
+                           "t     track >=1.0,<2  cp311   linux/amd64  sdist   t.yaml:1\n");
+    free(s);
+    cJSON_Delete(recipes);
+}
+
+static void test_bump(void **state)
+{
+    (void)state;
+    cJSON *run = cJSON_Parse(
+        "{\"id\": 7, \"kind\": \"manual\", \"dry_run\": true, \"state\": \"finished\", "
+        "\"started_at\": 1000, \"max_builds\": 1, \"would_queue\": 1, \"deferred\": 1, "
+        "\"errors\": 1, \"recipes\": ["
+        "{\"recipe\": \"fixture-ext\", \"track\": \">=1.0,<2\", \"index\": "
+        "\"http://i/simple/fixture-ext/\", \"format\": \"json\", \"outcome\": \"would-build\", "
+        "\"version\": \"1.1\", \"summary\": \"track >=1.0,<2: newest 1.1 (1.2 yanked)\", "
+        "\"error\": null, \"versions_omitted\": 3, \"versions\": ["
+        "{\"version\": \"1.2\", \"verdict\": \"yanked\", \"reason\": \"yanked "
+        "(broken\\u001b[31m)\"},"
+        "{\"version\": \"1.1\", \"verdict\": \"build\", \"reason\": \"newest\"}]},"
+        "{\"recipe\": \"other\", \"track\": \"~=2.0\", \"index\": \"http://i/simple/other/\", "
+        "\"format\": \"html\", \"outcome\": \"deferred\", \"version\": \"2.1\", \"summary\": "
+        "\"track ~=2.0: newest 2.1\", \"versions\": []},"
+        "{\"recipe\": \"gone\", \"track\": \">=1\", \"index\": \"http://i/simple/gone/\", "
+        "\"format\": null, \"outcome\": \"error\", \"error\": \"HTTP 404\", \"versions\": []}]}");
+    char *s = wf_cli_render_bump(run, 1000 + 120);
+    assert_string_equal(
+        s, "bump run 7 (manual, dry run, 2m ago): 1 version would be queued, 1 deferred by "
+           "max_builds 1, 1 error\n"
+           "RECIPE       TRACK     OUTCOME                  VERSION  WHY\n"
+           "fixture-ext  >=1.0,<2  would build              1.1      track >=1.0,<2: newest 1.1 "
+           "(1.2 yanked)\n"
+           "other        ~=2.0     deferred (max_builds 1)  2.1      track ~=2.0: newest 2.1\n"
+           "gone         >=1       error                    -        HTTP 404\n"
+           "\n"
+           "fixture-ext: track >=1.0,<2, index http://i/simple/fixture-ext/ (json)\n"
+           "  VERSION  VERDICT  WHY\n"
+           "  1.2      yanked   yanked (broken)\n"
+           "  1.1      build    newest\n"
+           "  (3 older versions not shown)\n"
+           "\n"
+           "other: track ~=2.0, index http://i/simple/other/ (html)\n"
+           "  (no versions listed)\n"
+           "\n"
+           "gone: track >=1, index http://i/simple/gone/ (not read)\n"
+           "  error: HTTP 404\n");
+    free(s);
+    cJSON_Delete(run);
+    run = cJSON_Parse("{\"id\": 8, \"kind\": \"schedule\", \"dry_run\": false, \"queued\": 0, "
+                      "\"started_at\": 5, \"recipes\": []}");
+    s = wf_cli_render_bump(run, 5);
+    assert_string_equal(s, "bump run 8 (schedule, 0s ago): 0 versions queued, 0 deferred by "
+                           "max_builds 0, 0 errors\n"
+                           "no tracking recipes (give a recipe 'track: SPECIFIER')\n");
+    free(s);
+    cJSON_Delete(run);
+}
+
+/* GET /api/v1/recipes problems: errors (the last load failed; the set shown stays in force)
+ * and warnings, one "file:line:column: message" line each, control characters removed. */
+static void test_recipe_problems(void **state)
+{
+    (void)state;
+    cJSON *root = cJSON_Parse(
+        "{\"recipes\": [], \"source\": \"/srv/recipes\", \"loaded_at\": 1000, \"errors\": "
+        "[{\"file\": \"/srv/recipes/x.yaml\", \"line\": 4, \"column\": 3, \"message\": "
+        "\"unknown key 'pyhton'\", \"text\": \"/srv/recipes/x.yaml:4:3: unknown key "
+        "'pyhton'\\u001b[2J\"}], \"warnings\": [{\"file\": \"/srv/recipes/y.yaml\", "
+        "\"line\": 1, \"column\": null, \"message\": \"no cp399\", \"text\": "
+        "\"/srv/recipes/y.yaml:1: no cp399\"}]}");
+    assert_non_null(root);
+    char *s = wf_cli_render_recipe_problems(root, 1000 + 125);
+    assert_string_equal(s, "errors in the daemon's recipe files; the set loaded from /srv/recipes "
+                           "2m ago stays in force until they are fixed:\n"
+                           "  /srv/recipes/x.yaml:4:3: unknown key 'pyhton'\n"
+                           "recipes that cannot be built with this daemon's images:\n"
+                           "  /srv/recipes/y.yaml:1: no cp399\n");
+    free(s);
+    cJSON_Delete(root);
+
+    root = cJSON_Parse("{\"recipes\": [], \"errors\": [], \"warnings\": []}");
+    s = wf_cli_render_recipe_problems(root, 0);
+    assert_string_equal(s, "");
+    free(s);
+    cJSON_Delete(root);
+}
+
+static void test_repository(void **state)
+{
+    (void)state;
+    cJSON *repo = cJSON_Parse("{\"git\": \"git://127.0.0.1:9418/r.git\", \"branch\": \"main\", "
+                              "\"path\": \"recipes\", \"poll\": 60, \"pull_requests\": false, "
+                              "\"commit\": \"0123456789abcdef0123456789abcdef01234567\", "
+                              "\"head\": null, \"polled_at\": 1000, \"error\": null}");
+    char *s = wf_cli_render_repository(repo, 1005);
+    assert_string_equal(s, "recipes from branch main of git://127.0.0.1:9418/r.git (path recipes): "
+                           "commit 0123456789ab, polled 5s ago\n");
+    free(s);
+    cJSON_ReplaceItemInObjectCaseSensitive(repo, "commit", cJSON_CreateNull());
+    cJSON_ReplaceItemInObjectCaseSensitive(repo, "polled_at", cJSON_CreateNull());
+    s = wf_cli_render_repository(repo, 1005);
+    assert_string_equal(s, "recipes from branch main of git://127.0.0.1:9418/r.git (path recipes): "
+                           "commit none yet, polled never\n");
+    free(s);
+    assert_null(wf_cli_render_repository(NULL, 0));
+    cJSON_Delete(repo);
 }
 
 static void test_show(void **state)
@@ -234,12 +382,22 @@ static void test_show(void **state)
                                       "\"engine unreachable\"}, {\"n\": 2, \"worker\": \"local\", "
                                       "\"state\": \"succeeded\", \"started_at\": 1010, "
                                       "\"finished_at\": 1070, \"error\": null}]"));
+    cJSON_AddItemToObject(j, "trigger",
+                          cJSON_Parse("{\"kind\": \"pr\", \"user\": null, \"pr\": 12, "
+                                      "\"head_sha\": \"0123456789abcdef0123\", \"commit\": "
+                                      "\"0123456789abcdef0123\", \"ref\": \"refs/pull/12/head\", "
+                                      "\"detail\": \"synchronize\"}"));
+    cJSON_AddItemToObject(j, "substitutes",
+                          cJSON_Parse("[{\"source\": \"zstd\", \"for\": \"eb33\", \"use\": "
+                                      "\"0c09\", \"reason\": \"Debian's repack\", "
+                                      "\"declared_at\": \"/etc/wf.yaml:12\"}]"));
     char *s = wf_cli_render_job(j, 1130);
     static const char *const expected[] = {
         "job 12\n",
         "state:       succeeded\n",
         "worker:      local\n",
         "request:     3\n",
+        "trigger:     pr #12 head 0123456789ab on refs/pull/12/head: synchronize\n",
         "build key:   ab12\n",
         "created:     1970-01-01 00:16:40 UTC (2m ago)\n",
         "finished:    1970-01-01 00:17:50 UTC (1m ago)\n",
@@ -251,6 +409,7 @@ static void test_show(void **state)
         "  sha256:    abc\n",
         "  size:      1234 bytes\n",
         "  url:       /files/x/x.whl\n",
+        "substitute:  zstd: sha256:0c09 for sha256:eb33 (/etc/wf.yaml:12: Debian's repack)\n",
         "attempts:\n  #1 w1 failed 5s: engine unreachable\n  #2 local succeeded 1m00s\n",
     };
     for (size_t i = 0; i < WF_ARRAY_SIZE(expected); i++)
@@ -309,11 +468,18 @@ static void test_unreachable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations),   cmocka_unit_test(test_clean),
-        cmocka_unit_test(test_table),       cmocka_unit_test(test_live_line),
-        cmocka_unit_test(test_state_lines), cmocka_unit_test(test_tables_from_json),
-        cmocka_unit_test(test_show),        cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_clean),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_live_line),
+        cmocka_unit_test(test_state_lines),
+        cmocka_unit_test(test_tables_from_json),
+        cmocka_unit_test(test_recipe_problems),
+        cmocka_unit_test(test_repository),
+        cmocka_unit_test(test_show),
+        cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_bump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,10 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +51,15 @@ struct fixture {
     char *state_dir;
     char *recipes_dir;
     char *sock;
+    char *upstream; /* upstream_index, or NULL for none */
     uv_loop_t loop;
     uv_async_t done;
     wf_daemon *d;
     int port;    /* the daemon's TCP port, read back after start */
     char *token; /* the daemon's bearer token (copy) */
     client_fn client;
-    int shutdowns; /* on_done calls */
+    const char *workers_yaml; /* the config's workers (a YAML flow list), NULL for none */
+    int shutdowns;            /* on_done calls */
     resp r[MAX_RESP];
     size_t n;
 };
@@ -269,7 +274,7 @@ static void assert_queued_job(const cJSON *j, const char *version)
     assert_true(cJSON_IsNull(member(j, "error")));
     assert_int_equal(strlen(str_of(j, "build_key")), 64);
     const char *why = str_of(j, "wait_reason");
-    if (strncmp(why, "no worker for linux/amd64", 25) != 0)
+    if (strncmp(why, "no healthy worker for linux/amd64: no worker declares it", 56) != 0)
         fail_msg("unexpected wait_reason '%s'", why);
 }
 
@@ -281,7 +286,9 @@ static const char recipe_yaml[] = "name: Demo_Pkg\n"
                                   "python: [cp311]\n"
                                   "platforms: [linux/amd64]\n";
 
-static wf_config *make_config(fixture *f)
+/* Writes the daemon's config file with the given workers (a YAML flow list); returns its path
+ * (caller frees). Also called from the client thread before a SIGHUP. */
+static char *write_config(fixture *f, const char *workers)
 {
     char *yaml = wf_asprintf("state_dir: %s\n"
                              "listen: {socket: %s, http: \"127.0.0.1:0\"}\n"
@@ -289,12 +296,23 @@ static wf_config *make_config(fixture *f)
                              "docker: \"\"\n"
                              "log_level: warn\n"
                              "shutdown_grace: 1\n"
-                             "workers: []\n",
-                             f->state_dir, f->sock, f->recipes_dir);
+                             "workers: %s\n"
+                             "upstream_index: \"%s\"\n",
+                             f->state_dir, f->sock, f->recipes_dir, workers ? workers : "[]",
+                             f->upstream != NULL ? f->upstream : "");
+    char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
+    if (wf_fs_write_atomic(file, yaml, strlen(yaml), 0644) != 0)
+        fprintf(stderr, "cannot write %s\n", file);
+    free(yaml);
+    return file;
+}
+
+static wf_config *make_config(fixture *f)
+{
     wf_config *c = NULL;
     wf_diag_list diags = {NULL, 0};
-    char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
-    int rc = wf_config_parse(&c, file, yaml, strlen(yaml), &diags);
+    char *file = write_config(f, f->workers_yaml);
+    int rc = wf_config_load(&c, file, &diags);
     for (size_t i = 0; i < diags.n; i++) {
         char *line = wf_diag_format(&diags.items[i]);
         fprintf(stderr, "%s\n", line);
@@ -302,7 +320,6 @@ static wf_config *make_config(fixture *f)
     }
     wf_diag_list_release(&diags);
     free(file);
-    free(yaml);
     assert_int_equal(rc, 0);
     return c;
 }
@@ -342,6 +359,7 @@ static int teardown(void **state)
     free(f->state_dir);
     free(f->recipes_dir);
     free(f->sock);
+    free(f->upstream);
     free(f->token);
     free(f);
     return rc;
@@ -430,6 +448,7 @@ enum {
     R_UNKNOWN_VERSION,
     R_BAD_JSON,
     R_BAD_SPECS,
+    R_BAD_TRIGGER,
     R_NO_JOB,
     R_NO_JOB_LOG,
     R_NO_REQUEST,
@@ -445,7 +464,7 @@ static void client_api(fixture *f)
     char path[128];
     get(f, "/api/v1/status");
     resp *b = post(f, "/api/v1/builds",
-                   "{\"specs\": [\"demo-pkg\"], \"trigger\": \"test\", \"user\": \"alice\"}");
+                   "{\"specs\": [\"demo-pkg\"], \"trigger\": \"cli\", \"user\": \"alice\"}");
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(b->json, "request");
     int64_t request_id = cJSON_IsNumber(rid) ? (int64_t)rid->valuedouble : 999999;
     resp *jobs = get(f, "/api/v1/jobs");
@@ -463,7 +482,7 @@ static void client_api(fixture *f)
     get(f, path);
     get(f, "/api/v1/workers");
     get(f, "/api/v1/recipes");
-    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"], \"trigger\": \"test\"}");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"], \"trigger\": \"cli\"}");
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld/cancel", (long long)job);
     post(f, path, NULL);
     post(f, path, NULL);
@@ -473,6 +492,7 @@ static void client_api(fixture *f)
     post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg==9.9\"]}");
     post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"");
     post(f, "/api/v1/builds", "{\"specs\": \"demo-pkg\"}");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg\"], \"trigger\": \"pr\"}");
     get(f, "/api/v1/jobs/987654");
     get(f, "/api/v1/jobs/987654/log");
     get(f, "/api/v1/requests/987654");
@@ -526,6 +546,9 @@ static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
     o = json_of(&f->r[R_JOB], 200);
     assert_int_equal(num_of(o, "id"), job);
     assert_queued_job(o, "1.0.0");
+    /* Every job carries its request's trigger record. */
+    assert_string_equal(str_of(member(o, "trigger"), "kind"), "cli");
+    assert_string_equal(str_of(member(o, "trigger"), "user"), "alice");
     /* "attempts" is checked in test_api_job_attempts. */
 
     /* GET /jobs/ID/log: nothing logged yet, but the headers are there. */
@@ -541,8 +564,10 @@ static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
     /* GET /requests/ID. */
     o = json_of(&f->r[R_REQUEST], 200);
     assert_int_equal(num_of(o, "id"), request_id);
-    assert_string_equal(str_of(o, "trigger"), "test");
-    assert_string_equal(str_of(o, "user"), "alice");
+    const cJSON *trig = member(o, "trigger");
+    assert_string_equal(str_of(trig, "kind"), "cli");
+    assert_string_equal(str_of(trig, "user"), "alice");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(trig, "pr")));
     assert_true(num_of(o, "created_at") > 0);
     arr_of(o, "jobs", 2);
 
@@ -606,6 +631,8 @@ static void check_api_errors(fixture *f)
 {
     assert_error(&f->r[R_BAD_JSON], 400, "not a JSON object");
     assert_error(&f->r[R_BAD_SPECS], 400, "lists of strings");
+    /* Only a person's trigger kinds may be claimed over the API. */
+    assert_error(&f->r[R_BAD_TRIGGER], 400, "trigger must be");
     assert_error(&f->r[R_NO_JOB], 404, "no such job");
     assert_error(&f->r[R_NO_JOB_LOG], 404, "no such job");
     json_of(&f->r[R_NO_REQUEST], 404);
@@ -686,6 +713,8 @@ static void test_api_job_attempts(void **state)
     if (strstr(first + 1, "\"attempts\"") != NULL)
         fail_msg("duplicate \"attempts\" key in GET /api/v1/jobs/ID: %s", r->body);
     arr_of(json_of(r, 200), "attempts", 0);
+    /* The test config declares no substitutes: the job's key covers none. */
+    arr_of(json_of(r, 200), "substitutes", 0);
 }
 
 /* ---- scenario 2: a restart on the same state dir keeps the jobs ---- */
@@ -735,7 +764,7 @@ static void test_restart_keeps_jobs(void **state)
     o = json_of(&f->r[1], 200);
     assert_int_equal(num_of(member(o, "jobs"), "queued"), 1);
     o = json_of(&f->r[2], 200);
-    assert_string_equal(str_of(o, "user"), "bob");
+    assert_string_equal(str_of(member(o, "trigger"), "user"), "bob");
     arr_of(o, "jobs", 2);
     /* The queued job from before the restart still blocks its key; the cancelled one does not,
      * and 1.0.0 named twice in one request is queued once. */
@@ -753,6 +782,375 @@ static void test_restart_keeps_jobs(void **state)
     assert_string_equal(str_of(s1, "reason"), "already queued or running");
     assert_int_equal(num_of(s1, "job"), fresh_id);
     json_of(&f->r[4], 200);
+}
+
+/* ---- scenario: version bumps against an upstream index on loopback ---- */
+
+/* A one-project upstream index on its own thread: /simple/tracked/ as PEP 691 JSON when the
+ * client's Accept asks for it (with html_only set: 406), else as PEP 503 HTML; else 404.
+ * delay_ms holds each answer back, so a run can be caught in flight. */
+typedef struct upstream {
+    int fd, port;
+    pthread_t th;
+    atomic_int delay_ms, html_only, stop, served;
+} upstream;
+
+static const char tracked_json[] =
+    "{\"meta\":{\"api-version\":\"1.1\"},\"name\":\"tracked\",\"files\":["
+    "{\"filename\":\"tracked-1.0.tar.gz\",\"url\":\"../../f/tracked-1.0.tar.gz\",\"hashes\":{},"
+    "\"upload-time\":\"2024-01-01T00:00:00Z\"},"
+    "{\"filename\":\"tracked-1.1.tar.gz\",\"url\":\"../../f/tracked-1.1.tar.gz\",\"hashes\":{},"
+    "\"upload-time\":\"2024-02-01T00:00:00Z\"},"
+    "{\"filename\":\"tracked-1.2.tar.gz\",\"url\":\"../../f/tracked-1.2.tar.gz\",\"hashes\":{},"
+    "\"upload-time\":\"2024-03-01T00:00:00Z\",\"yanked\":\"broken\"},"
+    "{\"filename\":\"tracked-2.0rc1.tar.gz\",\"url\":\"../../f/tracked-2.0rc1.tar.gz\","
+    "\"hashes\":{},\"upload-time\":\"2024-04-01T00:00:00Z\"}],"
+    "\"versions\":[\"1.0\",\"1.1\",\"1.2\",\"2.0rc1\"]}";
+static const char tracked_html[] =
+    "<!DOCTYPE html><html><body>\n"
+    "<a href=\"../../f/tracked-1.0.tar.gz\">tracked-1.0.tar.gz</a>\n"
+    "<a href=\"../../f/tracked-1.1.tar.gz\">tracked-1.1.tar.gz</a>\n"
+    "<a href=\"../../f/tracked-1.2.tar.gz\" data-yanked=\"broken\">tracked-1.2.tar.gz</a>\n"
+    "<a href=\"../../f/tracked-2.0rc1.tar.gz\">tracked-2.0rc1.tar.gz</a>\n"
+    "</body></html>\n";
+
+static void upstream_answer(upstream *u, int fd)
+{
+    wf_buf req = WF_BUF_INIT;
+    char chunk[1024];
+    ssize_t n;
+    while (strstr(req.ptr ? req.ptr : "", "\r\n\r\n") == NULL &&
+           (n = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
+        wf_buf_add(&req, chunk, (size_t)n);
+        wf_buf_add(&req, "", 0);
+        req.len--;
+    }
+    int ms = atomic_load(&u->delay_ms);
+    for (int waited = 0; waited < ms && !atomic_load(&u->stop); waited += 20)
+        usleep(20 * 1000);
+    const char *type = "text/html", *body = tracked_html;
+    int status = 200;
+    if (req.ptr == NULL || strncmp(req.ptr, "GET /simple/tracked/ ", 21) != 0) {
+        status = 404, body = "not found\n";
+    } else if (strstr(req.ptr, "application/vnd.pypi.simple.v1+json") != NULL) {
+        if (atomic_load(&u->html_only))
+            status = 406, body = "only text/html here\n"; /* the daemon asks again for HTML */
+        else
+            type = "application/vnd.pypi.simple.v1+json", body = tracked_json;
+    }
+    char *out = wf_asprintf("HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                            "Connection: close\r\n\r\n%s",
+                            status, type, strlen(body), body);
+    send_all(fd, out, strlen(out));
+    free(out);
+    wf_buf_release(&req);
+    atomic_fetch_add(&u->served, 1);
+}
+
+static void *upstream_main(void *arg)
+{
+    upstream *u = arg;
+    while (!atomic_load(&u->stop)) {
+        struct pollfd p = {u->fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int c = accept(u->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        upstream_answer(u, c);
+        close(c);
+    }
+    return NULL;
+}
+
+static void upstream_start(upstream *u)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    u->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(u->fd >= 0);
+    assert_int_equal(bind(u->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(u->fd, 16), 0);
+    assert_int_equal(getsockname(u->fd, (struct sockaddr *)&sa, &len), 0);
+    u->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&u->th, NULL, upstream_main, u), 0);
+}
+
+static void upstream_stop(upstream *u)
+{
+    atomic_store(&u->stop, 1);
+    pthread_join(u->th, NULL);
+    close(u->fd);
+}
+
+static upstream the_upstream;
+
+enum {
+    B_STATUS0,
+    B_DRY,
+    B_BUSY,
+    B_DRY_DONE,
+    B_REAL,
+    B_REAL_DONE,
+    B_REQUEST,
+    B_ACTIVE,
+    B_ACTIVE_DONE,
+    B_HTML,
+    B_HTML_DONE,
+    B_NOT_TRACKING,
+    B_NO_RECIPE,
+    B_BAD_BODY,
+    B_NO_RUN,
+    B_BAD_METHOD,
+    B_BUILD_BARE,
+    B_STATUS1,
+    B_INFLIGHT,
+    B_COUNT
+};
+
+static int64_t id_in(const resp *r, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+/* Polls a bump run until it is no longer running; its final answer goes into the next slot. */
+static void wait_run(fixture *f, int64_t id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/bump/runs/%lld", (long long)id);
+    for (int i = 0; i < 400; i++) {
+        resp *r = get(f, path);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(r->json, "state");
+        if (!cJSON_IsString(st) || strcmp(st->valuestring, "running") != 0)
+            return;
+        resp_release(r);
+        f->n--;
+        usleep(25 * 1000);
+    }
+}
+
+static void client_bump(fixture *f)
+{
+    upstream *u = &the_upstream;
+    get(f, "/api/v1/bump");
+    atomic_store(&u->delay_ms, 400);
+    int64_t dry = id_in(post(f, "/api/v1/bump", "{\"dry_run\": true}"), "id");
+    post(f, "/api/v1/bump", "{}"); /* while the dry run waits for the index */
+    wait_run(f, dry);
+    atomic_store(&u->delay_ms, 0);
+    int64_t real = id_in(post(f, "/api/v1/bump", "{\"recipes\": [\"Tracked\"]}"), "id");
+    wait_run(f, real);
+    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(f->r[B_REAL_DONE].json, "recipes");
+    int64_t req = (int64_t)cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recs, 0), "request"));
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/requests/%lld", (long long)req);
+    get(f, path);
+    wait_run(f, id_in(post(f, "/api/v1/bump", "{\"dry_run\": true}"), "id"));
+    atomic_store(&u->html_only, 1);
+    wait_run(f, id_in(post(f, "/api/v1/bump", "{\"dry_run\": true}"), "id"));
+    post(f, "/api/v1/bump", "{\"recipes\": [\"demo-pkg\"]}");
+    post(f, "/api/v1/bump", "{\"recipes\": [\"nope\"]}");
+    post(f, "/api/v1/bump", "{\"dry_run\": \"yes\"}");
+    get(f, "/api/v1/bump/runs/999");
+    request(f, 0, "PUT", "/api/v1/bump", NULL, NULL);
+    post(f, "/api/v1/builds", "{\"specs\": [\"tracked\"]}");
+    get(f, "/api/v1/bump");
+    /* A run still waiting for the index when the daemon stops: the loop must close cleanly. */
+    atomic_store(&u->delay_ms, 3000);
+    post(f, "/api/v1/bump", "{}");
+}
+
+static const cJSON *version_entry(const cJSON *rec, const char *version)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(rec, "versions"))
+    {
+        if (strcmp(str_of(v, "version"), version) == 0)
+            return v;
+    }
+    fail_msg("version %s missing from the report", version);
+    return NULL;
+}
+
+static const cJSON *only_recipe(const resp *r)
+{
+    const cJSON *o = json_of(r, 200);
+    assert_string_equal(str_of(o, "state"), "finished");
+    return cJSON_GetArrayItem(arr_of(o, "recipes", 1), 0);
+}
+
+static void test_bump(void **state)
+{
+    fixture *f = *state;
+    static const char tracked_yaml[] = "name: tracked\n"
+                                       "track: \">=1.0,<2\"\n"
+                                       "source: {sdist: upstream}\n"
+                                       "python: [cp311]\n"
+                                       "platforms: [linux/amd64]\n";
+    char *rp = wf_asprintf("%s/tracked.yaml", f->recipes_dir);
+    assert_int_equal(wf_fs_write_atomic(rp, tracked_yaml, strlen(tracked_yaml), 0644), 0);
+    free(rp);
+    memset(&the_upstream, 0, sizeof(the_upstream));
+    upstream_start(&the_upstream);
+    f->upstream = wf_asprintf("http://127.0.0.1:%d/simple/", the_upstream.port);
+    run_daemon(f, client_bump);
+    upstream_stop(&the_upstream);
+    assert_int_equal(f->n, B_COUNT);
+    /* One page per run, two for the run refused JSON (406, then HTML), and maybe the page of
+     * the run the shutdown interrupted. */
+    int served = atomic_load(&the_upstream.served);
+    assert_true(served == 5 || served == 6);
+
+    const cJSON *o = json_of(&f->r[B_STATUS0], 200);
+    assert_string_equal(str_of(o, "schedule"), "0 3 * * *");
+    assert_string_equal(str_of(o, "timezone"), "UTC");
+    assert_true(num_of(o, "next_run") > wf_time_s());
+    assert_int_equal(num_of(o, "max_builds"), 10);
+    assert_true(cJSON_IsNull(member(o, "running")));
+    arr_of(o, "runs", 0);
+
+    o = json_of(&f->r[B_DRY], 202);
+    assert_string_equal(str_of(o, "kind"), "manual");
+    assert_true(cJSON_IsTrue(member(o, "dry_run")));
+    assert_string_equal(str_of(o, "state"), "running");
+    int64_t dry = num_of(o, "id");
+    /* One run at a time: the second request names the run in flight. */
+    assert_error(&f->r[B_BUSY], 409, "in progress");
+    assert_int_equal(num_of(f->r[B_BUSY].json, "run"), dry);
+
+    /* The dry run: 1.1 would be built, and why not the others. */
+    const cJSON *rec = only_recipe(&f->r[B_DRY_DONE]);
+    assert_int_equal(num_of(f->r[B_DRY_DONE].json, "would_queue"), 1);
+    assert_string_equal(str_of(rec, "recipe"), "tracked");
+    assert_string_equal(str_of(rec, "outcome"), "would-build");
+    assert_string_equal(str_of(rec, "version"), "1.1");
+    assert_string_equal(str_of(rec, "format"), "json");
+    assert_string_equal(str_of(rec, "summary"),
+                        "track >=1.0,<2: newest 1.1 (2.0rc1 excluded, 1.2 yanked)");
+    assert_string_equal(str_of(version_entry(rec, "1.2"), "reason"), "yanked (broken)");
+    assert_string_equal(str_of(version_entry(rec, "2.0rc1"), "verdict"), "excluded");
+    assert_string_equal(str_of(version_entry(rec, "1.0"), "verdict"), "older");
+    assert_int_equal(num_of(version_entry(rec, "1.1"), "uploaded_at"), 1706745600);
+    assert_true(cJSON_IsNull(member(rec, "request")));
+
+    /* The real run queued 1.1 as a request whose trigger record names the bump. */
+    json_of(&f->r[B_REAL], 202);
+    rec = only_recipe(&f->r[B_REAL_DONE]);
+    assert_int_equal(num_of(f->r[B_REAL_DONE].json, "queued"), 1);
+    assert_string_equal(str_of(rec, "outcome"), "queued");
+    assert_int_equal(num_of(rec, "jobs"), 1);
+    o = json_of(&f->r[B_REQUEST], 200);
+    const cJSON *trig = member(o, "trigger");
+    assert_string_equal(str_of(trig, "kind"), "bump");
+    assert_string_equal(str_of(trig, "upstream_version"), "1.1");
+    assert_string_equal(str_of(trig, "detail"),
+                        "track >=1.0,<2: newest 1.1 (2.0rc1 excluded, 1.2 yanked)");
+    const cJSON *job = cJSON_GetArrayItem(arr_of(o, "jobs", 1), 0);
+    assert_string_equal(str_of(job, "recipe"), "tracked");
+    assert_string_equal(str_of(job, "version"), "1.1");
+
+    /* Queued now: the next run does not queue it again. */
+    rec = only_recipe(&f->r[B_ACTIVE_DONE]);
+    assert_string_equal(str_of(rec, "outcome"), "active");
+    /* An index refusing JSON (406) is asked again for PEP 503 HTML: same verdicts, no upload
+     * times, so each version's first sighting is recorded. */
+    rec = only_recipe(&f->r[B_HTML_DONE]);
+    assert_string_equal(str_of(rec, "format"), "html");
+    assert_string_equal(str_of(rec, "version"), "1.1");
+    assert_string_equal(str_of(version_entry(rec, "1.2"), "verdict"), "yanked");
+    assert_true(cJSON_IsNull(member(version_entry(rec, "1.1"), "uploaded_at")));
+    assert_true(num_of(version_entry(rec, "1.1"), "first_seen") > 0);
+
+    assert_error(&f->r[B_NOT_TRACKING], 400, "does not track");
+    assert_error(&f->r[B_NO_RECIPE], 400, "'nope'");
+    assert_error(&f->r[B_BAD_BODY], 400, "dry_run");
+    assert_error(&f->r[B_NO_RUN], 404, "no such bump run");
+    assert_error(&f->r[B_BAD_METHOD], 405, "not allowed");
+    assert_error(&f->r[B_BUILD_BARE], 400, "lists no versions");
+    o = json_of(&f->r[B_STATUS1], 200);
+    assert_int_equal(cJSON_GetArraySize(member(o, "runs")), 4);
+    json_of(&f->r[B_INFLIGHT], 202);
+}
+
+/* ---- scenario 3: a person's retry ---- */
+
+enum {
+    RT_BUILD,
+    RT_RETRY_QUEUED,
+    RT_CANCEL,
+    RT_BAD_BODY,
+    RT_RETRY,
+    RT_RETRY_AGAIN,
+    RT_NEW_JOB,
+    RT_OLD_JOB,
+    RT_NO_JOB,
+    RT_GET_RETRY,
+    RT_COUNT
+};
+
+static void client_retry(fixture *f)
+{
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg==1.0.0\"], \"user\": \"alice\"}");
+    post(f, "/api/v1/jobs/1/retry", NULL);
+    post(f, "/api/v1/jobs/1/cancel", NULL);
+    post(f, "/api/v1/jobs/1/retry", "[1, 2]");
+    post(f, "/api/v1/jobs/1/retry", "{\"user\": \"carol\"}");
+    post(f, "/api/v1/jobs/1/retry", NULL);
+    get(f, "/api/v1/jobs/2");
+    get(f, "/api/v1/jobs/1");
+    post(f, "/api/v1/jobs/77/retry", NULL);
+    get(f, "/api/v1/jobs/1/retry");
+}
+
+static void test_api_retry(void **state)
+{
+    fixture *f = *state;
+    run_daemon(f, client_retry);
+    assert_int_equal(f->n, RT_COUNT);
+    json_of(&f->r[RT_BUILD], 201);
+    assert_error(&f->r[RT_RETRY_QUEUED], 409, "job 1 is queued; only a failed or cancelled job");
+    json_of(&f->r[RT_CANCEL], 200);
+    assert_error(&f->r[RT_BAD_BODY], 400, "not a JSON object");
+
+    /* The retry is a new queued job of its own request, recording who asked. */
+    const cJSON *o = json_of(&f->r[RT_RETRY], 201);
+    assert_int_equal(num_of(o, "id"), 2);
+    assert_int_equal(num_of(o, "retry_of"), 1);
+    assert_queued_job(o, "1.0.0");
+    assert_int_equal(num_of(o, "request"), 2);
+    assert_int_equal(num_of(o, "infra_failures"), 0);
+    assert_true(cJSON_IsNull(member(o, "not_before")));
+    assert_true(cJSON_IsNull(member(o, "avoid_worker")));
+    assert_true(cJSON_IsNull(member(o, "lease")));
+    assert_error(&f->r[RT_RETRY_AGAIN], 409, "already queued or running as job 2");
+
+    o = json_of(&f->r[RT_NEW_JOB], 200);
+    assert_int_equal(num_of(o, "retry_of"), 1);
+    o = json_of(&f->r[RT_OLD_JOB], 200);
+    assert_string_equal(str_of(o, "state"), "cancelled");
+    assert_true(cJSON_IsNull(member(o, "retry_of")));
+    assert_error(&f->r[RT_NO_JOB], 404, "no such job");
+    assert_error(&f->r[RT_GET_RETRY], 404, "no such endpoint");
+}
+
+static void client_retry_request(fixture *f)
+{
+    get(f, "/api/v1/requests/2");
+}
+
+static void test_api_retry_records_who(void **state)
+{
+    fixture *f = *state;
+    run_daemon(f, client_retry);
+    clear_responses(f);
+    run_daemon(f, client_retry_request);
+    const cJSON *o = json_of(&f->r[0], 200);
+    assert_string_equal(str_of(member(o, "trigger"), "kind"), "retry");
+    assert_string_equal(str_of(member(o, "trigger"), "user"), "carol");
+    arr_of(o, "jobs", 1);
 }
 
 /* A daemon that never started frees cleanly, and a second one on the same socket while the
@@ -791,6 +1189,169 @@ static void test_new_free_and_busy_socket(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- scenario 3: workers: health, drain, reload, persistence ---- */
+
+/* Workers whose engines do not exist: their probes fail at once, nothing reaches Docker. */
+#define DEAD_WORKERS                                                                               \
+    "[{name: dead-a, endpoint: \"unix:///nonexistent/wf-a.sock\"},"                                \
+    " {name: dead-b, endpoint: \"unix:///nonexistent/wf-b.sock\", slots: 2, labels: {zone: t}}]"
+
+static const cJSON *find_worker(const resp *r, const char *name)
+{
+    const cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(r->json, "workers"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(w, "name");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+static const char *state_of(const cJSON *w)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(w, "state");
+    return cJSON_IsString(s) ? s->valuestring : "";
+}
+
+/* GETs /api/v1/workers until `pred` holds (at most ~10 s); returns the last answer. */
+static resp *wait_workers(fixture *f, int (*pred)(const resp *r))
+{
+    for (int i = 0; i < 100; i++) {
+        resp *r = get(f, "/api/v1/workers");
+        if (pred(r))
+            return r;
+        resp_release(r);
+        f->n--;
+        usleep(100 * 1000);
+    }
+    return get(f, "/api/v1/workers");
+}
+
+static int both_unhealthy(const resp *r)
+{
+    return strcmp(state_of(find_worker(r, "dead-a")), "unhealthy") == 0 &&
+           strcmp(state_of(find_worker(r, "dead-b")), "unhealthy") == 0;
+}
+
+static int reloaded(const resp *r)
+{
+    return find_worker(r, "dead-b") == NULL && find_worker(r, "dead-c") != NULL;
+}
+
+enum {
+    W_UNHEALTHY,
+    W_DRAIN,
+    W_DRAIN_UNKNOWN,
+    W_ONE,
+    W_BAD_ACTION,
+    W_BAD_METHOD,
+    W_GET_DRAIN,
+    W_BUILD,
+    W_RELOADED,
+    W_UNDRAIN_B,
+    W_COUNT
+};
+
+static void client_workers(fixture *f)
+{
+    wait_workers(f, both_unhealthy);
+    post(f, "/api/v1/workers/dead-a/drain", NULL);
+    post(f, "/api/v1/workers/nope/drain", NULL);
+    get(f, "/api/v1/workers/dead-b");
+    post(f, "/api/v1/workers/dead-a/explode", NULL);
+    request(f, 0, "DELETE", "/api/v1/workers", NULL, NULL);
+    get(f, "/api/v1/workers/dead-a/drain");
+    post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg==1.1\"]}");
+    /* SIGHUP with dead-b removed and dead-c added (dead-a kept): the daemon's loop reloads. */
+    char *file = write_config(f, "[{name: dead-a, endpoint: \"unix:///nonexistent/wf-a.sock\"},"
+                                 " {name: dead-c, context: no-such-context}]");
+    free(file);
+    kill(getpid(), SIGHUP);
+    wait_workers(f, reloaded);
+    post(f, "/api/v1/workers/dead-b/undrain", NULL);
+}
+
+static void client_first_workers(fixture *f)
+{
+    get(f, "/api/v1/workers");
+    post(f, "/api/v1/workers/dead-a/undrain", NULL);
+}
+
+static void test_workers_api(void **state)
+{
+    fixture *f = *state;
+    f->workers_yaml = DEAD_WORKERS;
+    run_daemon(f, client_workers);
+    assert_int_equal(f->n, W_COUNT);
+
+    const resp *r = &f->r[W_UNHEALTHY];
+    arr_of(json_of(r, 200), "workers", 2);
+    const cJSON *b = find_worker(r, "dead-b");
+    assert_string_equal(str_of(b, "state"), "unhealthy");
+    assert_string_equal(str_of(b, "health"), "unhealthy");
+    assert_string_equal(str_of(b, "driver"), "docker");
+    assert_string_equal(str_of(b, "endpoint"), "unix:///nonexistent/wf-b.sock");
+    assert_true(cJSON_IsNull(member(b, "context")));
+    assert_true(cJSON_IsNull(member(b, "builder")));
+    assert_string_equal(cJSON_GetArrayItem(arr_of(b, "platforms", 1), 0)->valuestring,
+                        "linux/amd64");
+    assert_string_equal(cJSON_GetArrayItem(arr_of(b, "labels", 1), 0)->valuestring, "zone=t");
+    assert_int_equal(num_of(b, "slots"), 2);
+    assert_int_equal(num_of(b, "busy"), 0);
+    assert_false(cJSON_IsTrue(member(b, "emulated")));
+    assert_false(cJSON_IsTrue(member(b, "drained")));
+    if (strstr(str_of(b, "reason"), "engine unreachable") == NULL)
+        fail_msg("reason '%s'", str_of(b, "reason"));
+    assert_true(num_of(b, "since") > 0);
+    assert_true(num_of(b, "last_probe") >= num_of(b, "since"));
+    assert_true(cJSON_IsNull(member(b, "engine")));
+
+    const cJSON *o = json_of(&f->r[W_DRAIN], 200);
+    assert_string_equal(str_of(o, "name"), "dead-a");
+    assert_string_equal(str_of(o, "state"), "draining");
+    assert_string_equal(str_of(o, "health"), "unhealthy");
+    assert_true(cJSON_IsTrue(member(o, "drained")));
+    assert_non_null(strstr(str_of(o, "reason"), "drained"));
+    assert_error(&f->r[W_DRAIN_UNKNOWN], 404, "no worker named 'nope'");
+    o = json_of(&f->r[W_DRAIN_UNKNOWN], 404);
+    assert_non_null(strstr(str_of(o, "hint"), "dead-a, dead-b"));
+    o = json_of(&f->r[W_ONE], 200);
+    assert_string_equal(str_of(o, "name"), "dead-b");
+    assert_error(&f->r[W_BAD_ACTION], 404, "no such endpoint");
+    assert_error(&f->r[W_BAD_METHOD], 405, NULL);
+    assert_error(&f->r[W_GET_DRAIN], 405, NULL);
+
+    /* The queued job says why it waits: one unhealthy worker, one draining. */
+    o = json_of(&f->r[W_BUILD], 201);
+    const cJSON *job = cJSON_GetArrayItem(arr_of(o, "jobs", 1), 0);
+    const char *why = str_of(job, "wait_reason");
+    if (strncmp(why, "no healthy worker for linux/amd64: 'dead-b' (engine unreachable", 63) != 0 ||
+        strstr(why, "is unhealthy; 'dead-a' is draining") == NULL)
+        fail_msg("wait_reason '%s'", why);
+
+    /* After SIGHUP: dead-b is gone (it ran nothing), dead-c probed, dead-a kept its drain. */
+    r = &f->r[W_RELOADED];
+    arr_of(json_of(r, 200), "workers", 2);
+    assert_string_equal(str_of(cJSON_GetArrayItem(member(r->json, "workers"), 0), "name"),
+                        "dead-a");
+    assert_string_equal(state_of(find_worker(r, "dead-a")), "draining");
+    const cJSON *c = find_worker(r, "dead-c");
+    assert_string_equal(str_of(c, "context"), "no-such-context");
+    assert_true(cJSON_IsNull(member(c, "endpoint")));
+    assert_error(&f->r[W_UNDRAIN_B], 404, "no worker named 'dead-b'");
+
+    /* The drain flag outlives the daemon. */
+    clear_responses(f);
+    run_daemon(f, client_first_workers);
+    const cJSON *a = find_worker(&f->r[0], "dead-a");
+    assert_non_null(a);
+    assert_true(cJSON_IsTrue(member(a, "drained")));
+    assert_string_equal(str_of(a, "state"), "draining");
+    o = json_of(&f->r[1], 200);
+    assert_false(cJSON_IsTrue(member(o, "drained")));
+}
+
 int main(void)
 {
     if (wf_hash_init() != 0)
@@ -810,7 +1371,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_errors_have_hints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_job_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_retry_records_who, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_free_and_busy_socket, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bump, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workers_api, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -290,6 +290,88 @@ static void test_fake_arguments(void **state)
     free(dir);
 }
 
+/* A worker's TLS settings reach the client as global options before the subcommand, for builds
+ * and for probes; a worker that names its endpoint never inherits the daemon's TLS variables. */
+static void test_fake_tls(void **state)
+{
+    (void)state;
+    char *dir = ctx_with_dockerfile("FROM scratch\n");
+    write_file(dir, "fake-docker",
+               "#!/bin/sh\n"
+               "echo \"fake-args: $*\"\n"
+               "echo \"fake-env: host=$DOCKER_HOST verify=$DOCKER_TLS_VERIFY "
+               "certs=$DOCKER_CERT_PATH tls=$DOCKER_TLS\"\n",
+               0755);
+    wf_docker_client c = {wf_asprintf("%s/fake-docker", dir), WF_DOCKER_BUILDKIT};
+    wf_docker_tls tls = {"/etc/wf/ca.pem", "/etc/wf/cert.pem", "/etc/wf/key.pem"};
+    setenv("DOCKER_TLS_VERIFY", "1", 1);
+    setenv("DOCKER_CERT_PATH", "/inherited", 1);
+
+    wf_build_options o = WF_BUILD_OPTIONS_INIT;
+    o.client = &c;
+    o.endpoint = "tcp://10.231.0.2:2376";
+    o.tls = &tls;
+    result r = {0};
+    run_build(&o, &r, dir);
+    assert_int_equal(r.status, 0);
+    free(r.summary);
+    char *path = wf_asprintf("%s/build.log", dir);
+    char *text = read_file(path);
+    assert_non_null(strstr(text, "fake-args: --tlsverify --tlscacert=/etc/wf/ca.pem "
+                                 "--tlscert=/etc/wf/cert.pem --tlskey=/etc/wf/key.pem build "
+                                 "--progress=plain"));
+    assert_non_null(strstr(text, "fake-env: host=tcp://10.231.0.2:2376 verify= certs= tls=\n"));
+    free(text);
+    unlink(path);
+
+    /* A unix:// worker: no TLS options and no inherited TLS variables. */
+    o.endpoint = "unix:///run/other.sock";
+    o.tls = NULL;
+    o.context_dir = NULL;
+    result r2 = {0};
+    run_build(&o, &r2, dir);
+    free(r2.summary);
+    text = read_file(path);
+    assert_non_null(strstr(text, "fake-args: build --progress=plain"));
+    assert_non_null(strstr(text, "fake-env: host=unix:///run/other.sock verify= certs= tls=\n"));
+    free(text);
+    free(path);
+
+    /* TLS without an endpoint is a caller's mistake. */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    wf_build *b = NULL;
+    o.endpoint = NULL;
+    o.tls = &tls;
+    assert_int_equal(wf_build_start(&b, &loop, &o, on_done, NULL, &r2), WF_EINVAL);
+    assert_int_equal(uv_loop_close(&loop), 0);
+
+    /* Probes reach the engine the same way. */
+    const char *args[] = {"version", "--format", "{{.Server.Arch}}", NULL};
+    int status = -1;
+    char *out = NULL;
+    assert_int_equal(
+        wf_probe_docker(c.path, "tcp://10.231.0.2:2376", &tls, args, 5000, &status, &out), 0);
+    assert_int_equal(status, 0);
+    assert_string_equal(out, "fake-args: --tlsverify --tlscacert=/etc/wf/ca.pem "
+                             "--tlscert=/etc/wf/cert.pem --tlskey=/etc/wf/key.pem version "
+                             "--format {{.Server.Arch}}\n"
+                             "fake-env: host=tcp://10.231.0.2:2376 verify= certs= tls=\n");
+    free(out);
+    /* Without an endpoint the daemon's own environment decides, as for builds. */
+    assert_int_equal(wf_probe_docker(c.path, NULL, NULL, args, 5000, &status, &out), 0);
+    assert_non_null(strstr(out, "fake-args: version --format"));
+    assert_non_null(strstr(out, "verify=1 certs=/inherited"));
+    free(out);
+    assert_int_equal(wf_probe_docker(c.path, NULL, &tls, args, 5000, &status, &out), WF_EINVAL);
+
+    unsetenv("DOCKER_TLS_VERIFY");
+    unsetenv("DOCKER_CERT_PATH");
+    wf_docker_client_release(&c);
+    rm_rf(dir);
+    free(dir);
+}
+
 static void test_fake_classification(void **state)
 {
     (void)state;
@@ -314,6 +396,20 @@ static void test_fake_classification(void **state)
         {"echo '#7 0.512 executor failed running [fake]: exit code: 1'; echo 'error reading "
          "from server: EOF' >&2; exit 1",
          WF_EINFRA, "error reading from server: EOF (docker exit status 1)"},
+        /* A failing test stage: the template's short verdict is the summary... */
+        {"echo '#12 3.210 + python -c raise SystemExit(3)'\n"
+         "echo '#12 3.250 wheelfarm: test_command failed (exit 3)'\n"
+         "echo 'ERROR: failed to solve: process \"/bin/sh -c . /wf/job.sh && \"$WF_PYTHON\" -m pip "
+         "install\" did not complete successfully: exit code: 1' >&2; exit 1",
+         WF_EBUILD, "test_command failed (exit 3)"},
+        /* ...but it never turns an engine failure into a build failure, nor a lookalike line
+         * into a verdict. */
+        {"echo '#12 3.250 wheelfarm: test_command failed (exit 3)'; echo 'error reading from "
+         "server: EOF' >&2; exit 1",
+         WF_EINFRA, "error reading from server: EOF (docker exit status 1)"},
+        {"echo '#12 3.250 wheelfarm: test_command failed (exit 3) later'\n"
+         "echo 'executor failed running [/bin/sh -c test]: exit code: 1' >&2; exit 1",
+         WF_EBUILD, "executor failed running [/bin/sh -c test]: exit code: 1"},
         {"kill -9 $$", WF_EINFRA, "killed by signal 9"},
         {"exit 0", 0, "build succeeded"},
     };
@@ -388,6 +484,62 @@ static void test_fake_timeout(void **state)
     assert_true(took >= 1000 && took < 8000);
     assert_non_null(strstr(r.summary, "timed out after 1 s"));
     assert_group_gone(r.pid_seen);
+    free(r.summary);
+    wf_docker_client_release(&c);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* A build silent for idle_timeout_s is stopped with its own summary; hard timeout unaffected. */
+static void test_fake_idle_timeout(void **state)
+{
+    (void)state;
+    char *dir = ctx_with_dockerfile("FROM scratch\n");
+    /* One line, then silence (the fake client's own lines come first). */
+    wf_docker_client c = {fake_client(dir, "echo compiling; sleep 30"), WF_DOCKER_BUILDKIT};
+    wf_build_options o = WF_BUILD_OPTIONS_INIT;
+    o.client = &c;
+    o.timeout_s = 120;
+    o.idle_timeout_s = 1;
+    o.kill_grace_ms = 300;
+    result r = {0};
+    uint64_t t0 = wf_now_ms();
+    run_build(&o, &r, dir);
+    uint64_t took = wf_now_ms() - t0;
+    assert_int_equal(r.status, WF_ETIMEOUT);
+    assert_true(took >= 1000 && took < 8000);
+    assert_string_equal(r.summary, "no output for 1 s (idle_timeout)");
+    assert_group_gone(r.pid_seen);
+    char *path = wf_asprintf("%s/build.log", dir);
+    char *text = read_file(path);
+    assert_non_null(strstr(text, "compiling\n"));
+    assert_non_null(strstr(text, "no output for 1 s (idle_timeout)"));
+    free(text);
+    free(path);
+    free(r.summary);
+    wf_docker_client_release(&c);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Output resets the idle clock: a build that writes a line every 0.3 s for 2.4 s outlives an
+ * idle timeout of 1 s and succeeds. */
+static void test_fake_idle_output_keeps_going(void **state)
+{
+    (void)state;
+    char *dir = ctx_with_dockerfile("FROM scratch\n");
+    wf_docker_client c = {
+        fake_client(dir, "for i in 1 2 3 4 5 6 7 8; do echo step $i; sleep 0.3; done; exit 0"),
+        WF_DOCKER_BUILDKIT};
+    wf_build_options o = WF_BUILD_OPTIONS_INIT;
+    o.client = &c;
+    o.idle_timeout_s = 1;
+    result r = {0};
+    uint64_t t0 = wf_now_ms();
+    run_build(&o, &r, dir);
+    assert_int_equal(r.status, 0);
+    assert_true(wf_now_ms() - t0 >= 2400);
+    assert_true(r.lines >= 10);
     free(r.summary);
     wf_docker_client_release(&c);
     rm_rf(dir);
@@ -530,11 +682,19 @@ static void probe_engine(void)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_timeout),       cmocka_unit_test(test_detect),
-        cmocka_unit_test(test_bad_options),         cmocka_unit_test(test_fake_arguments),
-        cmocka_unit_test(test_fake_classification), cmocka_unit_test(test_fake_timeout),
-        cmocka_unit_test(test_fake_cancel),         cmocka_unit_test(test_real_build_ok),
-        cmocka_unit_test(test_real_build_fails),    cmocka_unit_test(test_real_engine_unreachable),
+        cmocka_unit_test(test_probe_timeout),
+        cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_fake_arguments),
+        cmocka_unit_test(test_fake_classification),
+        cmocka_unit_test(test_fake_timeout),
+        cmocka_unit_test(test_fake_idle_timeout),
+        cmocka_unit_test(test_fake_idle_output_keeps_going),
+        cmocka_unit_test(test_fake_cancel),
+        cmocka_unit_test(test_real_build_ok),
+        cmocka_unit_test(test_real_build_fails),
+        cmocka_unit_test(test_real_engine_unreachable),
+        cmocka_unit_test(test_fake_tls),
     };
     probe_engine();
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,11 +76,32 @@ static int serve(server *s, int fd)
         len += (size_t)r;
     }
     req[len] = '\0';
+    /* A POST: read its body too (Content-Length), so last_request holds all of it. */
+    const char *cl = strcasestr(req, "\r\nContent-Length: ");
+    char *end = strstr(req, "\r\n\r\n");
+    if (strncmp(req, "POST ", 5) == 0 && cl != NULL && end != NULL) {
+        size_t want = (size_t)(end + 4 - req) + strtoul(cl + 18, NULL, 10);
+        while (len < want && len < sizeof(req) - 1) {
+            ssize_t r = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+            if (r <= 0)
+                break;
+            len += (size_t)r;
+        }
+        req[len] = '\0';
+    }
     pthread_mutex_lock(&s->lock);
     s->requests++;
     memcpy(s->last_request, req, len + 1);
     pthread_mutex_unlock(&s->lock);
     char path[256] = "";
+    if (strncmp(req, "POST /statuses ", 15) == 0) {
+        respond(fd, "201 Created", "Content-Type: application/json\r\n", "{\"id\": 1}");
+        return 0;
+    }
+    if (strncmp(req, "POST /redirect ", 15) == 0) {
+        respond(fd, "307 Temporary Redirect", "Location: /statuses\r\n", "");
+        return 0;
+    }
     if (sscanf(req, "GET %255s ", path) != 1)
         path[0] = '\0';
     if (strcmp(path, "/demo-1.0.tar.gz") == 0) {
@@ -427,6 +448,53 @@ static void test_doc(void **state)
     fixture_done(&fx);
 }
 
+/* A POST sends its headers and body, gets the answer whatever its status, and never follows a
+ * redirect (its headers may carry a token); bad headers are refused before anything is sent. */
+static void test_post(void **state)
+{
+    (void)state;
+    fixture fx;
+    fixture_init(&fx);
+    got g = {0};
+    const char *headers[] = {"Authorization: token s3cret", "Content-Type: application/json"};
+    const char body[] = "{\"state\":\"pending\"}";
+    char *url = url_for("/statuses");
+    assert_int_equal(wf_fetch_post(fx.f, url, headers, 2, body, strlen(body), on_doc, &g), 0);
+    while (!g.fired)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(g.err, 0);
+    assert_int_equal(g.status, 201);
+    assert_string_equal(g.body, "{\"id\": 1}");
+    pthread_mutex_lock(&g_srv.lock);
+    assert_non_null(strstr(g_srv.last_request, "POST /statuses HTTP/1.1\r\n"));
+    assert_non_null(strstr(g_srv.last_request, "\r\nAuthorization: token s3cret\r\n"));
+    assert_non_null(strstr(g_srv.last_request, "\r\nContent-Type: application/json\r\n"));
+    assert_non_null(strstr(g_srv.last_request, "\r\n\r\n{\"state\":\"pending\"}"));
+    pthread_mutex_unlock(&g_srv.lock);
+    got_release(&g);
+    free(url);
+
+    int before = requests();
+    url = url_for("/redirect");
+    assert_int_equal(wf_fetch_post(fx.f, url, headers, 2, body, strlen(body), on_doc, &g), 0);
+    while (!g.fired)
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    assert_int_equal(g.err, 0);
+    assert_int_equal(g.status, 307);
+    assert_int_equal(requests(), before + 1);
+    got_release(&g);
+
+    const char *bad[] = {"X-Evil: a\r\nX-Injected: b"};
+    assert_int_equal(wf_fetch_post(fx.f, url, bad, 1, body, strlen(body), on_doc, &g), WF_EINVAL);
+    const char *no_colon[] = {"just text"};
+    assert_int_equal(wf_fetch_post(fx.f, url, no_colon, 1, "", 0, on_doc, &g), WF_EINVAL);
+    assert_int_equal(wf_fetch_post(fx.f, "ftp://127.0.0.1/x", NULL, 0, "", 0, on_doc, &g),
+                     WF_EINVAL);
+    assert_int_equal(g.fired, 0);
+    free(url);
+    fixture_done(&fx);
+}
+
 static void test_add_file(void **state)
 {
     (void)state;
@@ -580,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_hash_mismatch),
         cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_doc),
+        cmocka_unit_test(test_post),
         cmocka_unit_test(test_add_file),
         cmocka_unit_test(test_file_url),
         cmocka_unit_test(test_close_cancels),

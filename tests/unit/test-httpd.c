@@ -49,6 +49,7 @@ struct fixture {
     int closing;       /* wf_httpd_close was called */
     uint64_t close_ms; /* how long wf_httpd_close took to finish */
     int api_calls;
+    int hook_calls;
     resp r[32]; /* filled by the client thread, checked on the main thread */
     int fds[4]; /* connections the client leaves open across wf_httpd_close */
     int nfds;
@@ -206,6 +207,19 @@ static void on_api(const wf_http_request *req, wf_http_response *res, void *ctx)
     if (req->method_len == 4 && memcmp(req->method, "POST", 4) == 0)
         res->status = 201;
     res->content_type = "text/plain";
+}
+
+static void on_hooks(const wf_http_request *req, wf_http_response *res, void *ctx)
+{
+    fixture *f = ctx;
+    f->hook_calls++;
+    char *path = wf_strndup(req->path, req->path_len);
+    wf_http_response_header(res, "X-Path", path);
+    free(path);
+    char *len = wf_asprintf("%zu", req->body_len);
+    wf_http_response_header(res, "X-Body-Length", len);
+    free(len);
+    res->status = 202;
 }
 
 static void on_done(uv_async_t *a)
@@ -372,6 +386,9 @@ static const scenario scenarios[] = {
      "text/html", NULL},
     /* 22: an empty query value */
     {1, "GET /api/x?b HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 200, "X-Echo-B", "(empty)", NULL},
+    /* 23: without a hooks callback there are no webhook endpoints */
+    {0, "POST /hooks/github HTTP/1.1\r\nHost: t\r\n" CLOSE "Content-Length: 2\r\n\r\n{}", 404, NULL,
+     NULL, "no webhook endpoints"},
 };
 
 #define N_SCENARIOS ((int)WF_ARRAY_SIZE(scenarios))
@@ -441,6 +458,108 @@ static void test_routes(void **state)
     /* The socket file is gone after close. */
     struct stat st;
     assert_int_not_equal(stat(f->sock, &st), 0);
+}
+
+/* A pull request channel next to the main index: pages and files under <root>/pr/7/. */
+static void make_channel(fixture *f)
+{
+    char *root = wf_asprintf("%s/pr/7", f->root);
+    wf_index_file file = {WHEEL, NULL, "4567cdef", NULL, NULL};
+    assert_int_equal(wf_index_write_project(root, "foo-bar", &file, 1), 0);
+    const char *projects[] = {"foo-bar"};
+    assert_int_equal(wf_index_write_root(root, projects, 1), 0);
+    char *path = wf_index_file_path(root, "foo-bar", WHEEL);
+    assert_non_null(path);
+    assert_int_equal(wf_fs_write_atomic(path, "pr wheel", 8, 0644), 0);
+    free(path);
+    free(root);
+}
+
+/* Replaced by 2000 bytes of body before sending. */
+#define BODY_2000 "Content-Length: 2000\r\n\r\n@BODY@"
+
+static const scenario channel_scenarios[] = {
+    /* 0: a webhook needs no API token; the hooks callback gets it */
+    {0, "POST /hooks/github HTTP/1.1\r\nHost: t\r\n" CLOSE "Content-Length: 3\r\n\r\nabc", 202,
+     "X-Path", "/hooks/github", NULL},
+    /* 1: the webhook limit (4096) is not the API's (1024) */
+    {0, "POST /hooks/gitea HTTP/1.1\r\nHost: t\r\n" CLOSE BODY_2000, 202, "X-Body-Length", "2000",
+     NULL},
+    /* 2: the API keeps its own limit */
+    {0, "POST /api/echo HTTP/1.1\r\nHost: t\r\n" AUTH CLOSE BODY_2000, 413, NULL, NULL,
+     "request body too large"},
+    /* 3: a declared length over the larger limit is refused before the body is read */
+    {0, "POST /hooks/github HTTP/1.1\r\nHost: t\r\n" CLOSE "Content-Length: 100000\r\n\r\nab", 413,
+     NULL, NULL, NULL},
+    /* 4-9: the channel's pages and files */
+    {0, "GET /pr/7/simple/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 200, "Content-Type", "text/html",
+     "<a href=\"foo-bar/\">foo-bar</a>"},
+    {0, "GET /pr/7/simple/Foo_Bar/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 301, "Location",
+     "/pr/7/simple/foo-bar/", NULL},
+    {1, "GET /pr/7/simple HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 301, "Location", "/pr/7/simple/",
+     NULL},
+    {0, "GET /pr/7/simple/foo-bar/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 200, NULL, NULL,
+     "href=\"../../files/foo-bar/" WHEEL "#sha256=4567cdef\""},
+    {0, "GET /pr/7/files/foo-bar/" WHEEL " HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 200,
+     "Content-Type", "application/zip", "pr wheel"},
+    {0, "HEAD /pr/7/simple/foo-bar/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 200, NULL, NULL, NULL},
+    /* 10-15: what is not a channel page or file */
+    {0, "GET /pr/8/simple/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 404, NULL, NULL,
+     "the index root page not found"},
+    {0, "GET /pr/07/simple/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 404, NULL, NULL, NULL},
+    {0, "GET /pr/7/files/foo-bar/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 404, NULL, NULL, NULL},
+    {0, "GET /pr/7/other HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 404, NULL, NULL, NULL},
+    {0, "GET /pr/x/simple/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 404, NULL, NULL, NULL},
+    {0, "POST /pr/7/simple/ HTTP/1.1\r\nHost: t\r\n" CLOSE "Content-Length: 0\r\n\r\n", 405,
+     "Allow", "GET, HEAD", NULL},
+    /* 16: the main index is not the channel */
+    {0, "GET /simple/foo-bar/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", 200, NULL, NULL,
+     "#sha256=0123abcd"},
+};
+
+static void client_channels(fixture *f)
+{
+    for (size_t i = 0; i < WF_ARRAY_SIZE(channel_scenarios); i++) {
+        const char *req = channel_scenarios[i].request;
+        const char *at = strstr(req, "@BODY@");
+        wf_buf b = WF_BUF_INIT;
+        wf_buf_add(&b, req, at != NULL ? (size_t)(at - req) : strlen(req));
+        for (int k = 0; at != NULL && k < 2000; k++)
+            wf_buf_add(&b, "x", 1);
+        exchange(f, channel_scenarios[i].via_unix, b.ptr, &f->r[i]);
+        wf_buf_release(&b);
+    }
+}
+
+/* Pull request channels under /pr/<N>/, and webhook endpoints with their own body limit. */
+static void test_channels_and_hooks(void **state)
+{
+    fixture *f = *state;
+    wf_httpd_options o = {0};
+    o.socket_path = f->sock;
+    o.tcp_addr = "127.0.0.1:0";
+    o.token = TOKEN;
+    o.max_body = MAX_BODY;
+    o.hooks_cb = on_hooks;
+    o.hooks_max_body = 4096;
+    make_index(f);
+    make_channel(f);
+    run(f, &o, client_channels);
+    for (size_t i = 0; i < WF_ARRAY_SIZE(channel_scenarios); i++) {
+        const scenario *s = &channel_scenarios[i];
+        const resp *r = &f->r[i];
+        if (r->status != s->status)
+            fail_msg("scenario %zu: status %d, want %d\n%s%s", i, r->status, s->status,
+                     r->head ? r->head : "(no response)", r->body ? r->body : "");
+        if (s->header_name != NULL)
+            assert_header(r, s->header_name, s->header_value);
+        if (s->body_has != NULL && (r->body == NULL || strstr(r->body, s->body_has) == NULL))
+            fail_msg("scenario %zu: body lacks '%s':\n%s", i, s->body_has, r->body);
+    }
+    assert_int_equal(f->r[8].body_len, 8);
+    /* Scenarios 0 and 1 reached the hooks callback, nothing reached the API's. */
+    assert_int_equal(f->hook_calls, 2);
+    assert_int_equal(f->api_calls, 0);
 }
 
 static void client_limit(fixture *f)
@@ -582,6 +701,7 @@ int main(void)
     alarm(120); /* a hang (a connection close never finishing) fails instead of stalling CI */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channels_and_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup, teardown),

@@ -204,8 +204,8 @@ static void test_expansion(void **state)
     for (size_t i = 0; i < p.n; i++) {
         assert_true(is_hex64(p.jobs[i].build_key));
         char key[65];
-        wf_plan_build_key(p.jobs[i].recipe, p.jobs[i].version, p.jobs[i].python, p.jobs[i].platform,
-                          p.jobs[i].image, key);
+        wf_plan_build_key(p.jobs[i].recipe, f->cfg, p.jobs[i].version, p.jobs[i].python,
+                          p.jobs[i].platform, p.jobs[i].image, key);
         assert_string_equal(key, p.jobs[i].build_key);
         for (size_t k = i + 1; k < p.n; k++)
             assert_string_not_equal(p.jobs[i].build_key, p.jobs[k].build_key);
@@ -263,6 +263,59 @@ static void test_version_match_zero_padding(void **state)
     expect_version(f, "foo-bar==1", "1.0.0");
     expect_version(f, "foo-bar==2.0.0", "2.0");
     expect_version(f, "foo-bar==2", "2.0");
+}
+
+/* A tracking recipe builds any version its specifier contains (pre-releases too, when asked
+ * for exactly), normalized; a listed version keeps its spelling; the tracking keys do not enter
+ * the build key, so widening a track rebuilds nothing. */
+static void test_tracking(void **state)
+{
+    fixture *f = *state;
+    wf_recipe_list *old = f->recipes;
+    f->recipes = recipes_ok("- name: tracked\n"
+                            "  versions: [\"0.9.0\"]\n"
+                            "  track: \">=1.0,<2\"\n"
+                            "  source: {sdist: upstream}\n"
+                            "- name: bare\n"
+                            "  track: \"~=3.1\"\n"
+                            "  min_age: 2d\n"
+                            "  source: {sdist: upstream}\n");
+    expect_version(f, "tracked==0.9", "0.9.0");     /* listed, as the recipe writes it */
+    expect_version(f, "tracked==1.1", "1.1");       /* tracked */
+    expect_version(f, "tracked==v1.1.0", "1.1.0");  /* normalized */
+    expect_version(f, "tracked==1.5rc1", "1.5rc1"); /* asked for exactly */
+    expect_version(f, "bare==3.4", "3.4");
+    {
+        req_lists l = {{"tracked==2.0"}, {NULL}, {NULL}};
+        const char *want[] = {"'2.0'", "0.9.0", "tracks '>=1.0,<2'", "excludes it", NULL};
+        plan_fails(f, &l, want);
+    }
+    {
+        req_lists l = {{"bare==4.0"}, {NULL}, {NULL}};
+        const char *want[] = {"(it lists: none; it tracks '~=3.1'", NULL};
+        plan_fails(f, &l, want);
+    }
+    /* "NAME" of a tracking recipe without versions plans nothing (the API says why). */
+    req_lists l = {{"bare"}, {NULL}, {NULL}};
+    wf_plan p = plan_ok(f, &l);
+    assert_int_equal(p.n, 0);
+    wf_plan_release(&p);
+
+    /* The build key of 1.1 is the same whatever the recipe tracks. */
+    char k1[65], k2[65];
+    wf_plan_build_key(f->recipes->items[0], f->cfg, "1.1", "cp311", "linux/amd64", "builder:amd64",
+                      k1);
+    wf_recipe_list *wider = recipes_ok("- name: tracked\n"
+                                       "  versions: [\"0.9.0\", \"1.0\"]\n"
+                                       "  track: \">=1.0\"\n"
+                                       "  min_age: 1h\n"
+                                       "  prereleases: true\n"
+                                       "  source: {sdist: upstream}\n");
+    wf_plan_build_key(wider->items[0], f->cfg, "1.1", "cp311", "linux/amd64", "builder:amd64", k2);
+    assert_string_equal(k1, k2);
+    wf_recipe_list_free(wider);
+    wf_recipe_list_free(f->recipes);
+    f->recipes = old;
 }
 
 static void test_errors(void **state)
@@ -374,14 +427,23 @@ static void test_filters(void **state)
     wf_plan_release(&p);
 }
 
-/* The key of one recipe in `yaml` for (version, python, platform, image). */
+/* The key of one recipe in `yaml` for (version, python, platform, image) under config `cfg`. */
+static void key_of_cfg(const char *yaml, const char *cfg, const char *version, const char *python,
+                       const char *platform, const char *image, char out[65])
+{
+    wf_recipe_list *list = recipes_ok(yaml);
+    wf_config *c = config_ok(cfg);
+    assert_int_equal(list->n, 1);
+    wf_plan_build_key(list->items[0], c, version, python, platform, image, out);
+    wf_config_free(c);
+    wf_recipe_list_free(list);
+}
+
+/* The same under the test config, which declares no substitutes. */
 static void key_of(const char *yaml, const char *version, const char *python, const char *platform,
                    const char *image, char out[65])
 {
-    wf_recipe_list *list = recipes_ok(yaml);
-    assert_int_equal(list->n, 1);
-    wf_plan_build_key(list->items[0], version, python, platform, image, out);
-    wf_recipe_list_free(list);
+    key_of_cfg(yaml, config_yaml, version, python, platform, image, out);
 }
 
 #define R_HEAD "name: kafka\n"
@@ -403,7 +465,9 @@ static void test_build_key(void **state)
     const char *moved = "# moved\n\n" R_HEAD "versions: [\"1.0\"]\n" R_SRC R_PLAT;
     assert_int_equal(wf_recipe_parse(&list, "/elsewhere/x.yaml", moved, strlen(moved), &d), 0);
     wf_diag_list_release(&d);
-    wf_plan_build_key(list->items[0], "1.0", "cp311", "linux/amd64", "img:a", k1);
+    wf_config *c = config_ok(config_yaml);
+    wf_plan_build_key(list->items[0], c, "1.0", "cp311", "linux/amd64", "img:a", k1);
+    wf_config_free(c);
     wf_recipe_list_free(list);
     assert_string_equal(k0, k1);
 
@@ -466,6 +530,67 @@ static void test_build_key_ignores_other_targets(void **state)
         fail_msg("adding cp312 to the recipe changed the key of its cp311 amd64 build");
 }
 
+#define PIN_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define PIN_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define PIN_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define NATIVE_RECIPE                                                                              \
+    R_HEAD "versions: [\"1.0\"]\n" R_SRC R_PLAT "native:\n"                                        \
+           "  - {name: zstd, url: \"http://127.0.0.1:9/zstd.tgz\", sha256: " PIN_A                 \
+           ", build: make}\n"
+#define SUBST(forh, useh, why)                                                                     \
+    "substitutes:\n  - {for: " forh ", use: " useh ", reason: \"" why "\"}\n"
+
+/* A substitute declared for one of the recipe's pins is a build input: the key changes with it
+ * (and with what it uses), but not with its reason, and a substitute for another pin does not
+ * touch the key. Without substitutes the key is exactly the original formula, so wheels built
+ * before substitutes existed keep their keys. */
+static void test_build_key_substitutes(void **state)
+{
+    (void)state;
+    char plain[65], k[65], k2[65], want[65];
+    key_of(NATIVE_RECIPE, "1.0", "cp311", "linux/amd64", "img:a", plain);
+
+    key_of_cfg(NATIVE_RECIPE, config_yaml, "1.0", "cp311", "linux/amd64", "img:a", k);
+    assert_string_equal(plain, k);
+    key_of_cfg(NATIVE_RECIPE, SUBST(PIN_C, PIN_B, "another pin"), "1.0", "cp311", "linux/amd64",
+               "img:a", k);
+    assert_string_equal(plain, k);
+
+    key_of_cfg(NATIVE_RECIPE, SUBST(PIN_A, PIN_B, "Debian's repack"), "1.0", "cp311", "linux/amd64",
+               "img:a", k);
+    assert_string_not_equal(plain, k);
+    key_of_cfg(NATIVE_RECIPE, SUBST(PIN_A, PIN_B, "reworded"), "1.0", "cp311", "linux/amd64",
+               "img:a", k2);
+    assert_string_equal(k, k2);
+    key_of_cfg(NATIVE_RECIPE, SUBST(PIN_A, PIN_C, "Debian's repack"), "1.0", "cp311", "linux/amd64",
+               "img:a", k2);
+    assert_string_not_equal(k, k2);
+
+    /* The original formula, recomputed here. */
+    wf_recipe_list *list = recipes_ok(NATIVE_RECIPE);
+    wf_config *c = config_ok(config_yaml);
+    wf_plan_build_key(list->items[0], c, "1.0", "cp311", "linux/amd64", "img:a", k);
+    char *canon = wf_recipe_canonical(list->items[0]);
+    /* canonical_for_key() drops these three lists and the idle timeout; rebuild that text the
+     * same way. */
+    const char *drop[] = {",\"versions\":[\"1.0\"]", ",\"python\":[\"cp311\",\"cp312\"]",
+                          ",\"platforms\":[\"linux/amd64\",\"linux/arm64\"]",
+                          ",\"idle_timeout\":0"};
+    for (size_t i = 0; i < WF_ARRAY_SIZE(drop); i++) {
+        char *at = strstr(canon, drop[i]);
+        assert_non_null(at);
+        memmove(at, at + strlen(drop[i]), strlen(at + strlen(drop[i])) + 1);
+    }
+    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n1.0\ncp311\nlinux/amd64\nimg:a\n",
+                             WF_BUILD_SCHEMA, canon);
+    wf_sha256_hex(text, strlen(text), want);
+    assert_string_equal(k, want);
+    free(text);
+    free(canon);
+    wf_config_free(c);
+    wf_recipe_list_free(list);
+}
+
 int main(void)
 {
     if (wf_hash_init() != 0)
@@ -475,10 +600,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_version_match, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_match_zero_padding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tracking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_lacks_python, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
         cmocka_unit_test(test_build_key),
         cmocka_unit_test(test_build_key_ignores_other_targets),
+        cmocka_unit_test(test_build_key_substitutes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

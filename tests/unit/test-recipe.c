@@ -33,6 +33,7 @@ static const char full_yaml[] =
     "  repair: \"\"\n"
     "  test_command: python -c 'import fixture_ext'\n"
     "  timeout: 600\n"
+    "  idle_timeout: 300\n"
     "- name: other\n"
     "  versions: [\"2.0\"]\n"
     "  source: {path: ../src}\n";
@@ -115,6 +116,7 @@ static void test_full(void **state)
     assert_string_equal(r->repair, "");
     assert_string_equal(r->test_command, "python -c 'import fixture_ext'");
     assert_int_equal(r->timeout_s, 600);
+    assert_int_equal(r->idle_timeout_s, 300);
     assert_string_equal(r->file, "/r/recipes/all.yaml");
     assert_int_equal(r->line, 2);
 
@@ -122,7 +124,7 @@ static void test_full(void **state)
     assert_int_equal(r->source.kind, WF_SOURCE_PATH);
     assert_string_equal(r->source.path, "/r/src");
     assert_null(r->source.url);
-    assert_int_equal(r->line, 17);
+    assert_int_equal(r->line, 18);
 
     assert_ptr_equal(wf_recipe_list_find(list, "fixture.ext"), list->items[0]);
     assert_ptr_equal(wf_recipe_list_find(list, "FIXTURE__EXT"), list->items[0]);
@@ -155,6 +157,7 @@ static void test_defaults_single_mapping(void **state)
     assert_string_equal(r->repair, WF_RECIPE_DEFAULT_REPAIR);
     assert_string_equal(r->test_command, "");
     assert_int_equal(r->timeout_s, 3600);
+    assert_int_equal(r->idle_timeout_s, 0); /* the daemon's idle_timeout applies */
     wf_recipe_list_free(list);
 
     /* An empty file is an empty list, not an error. */
@@ -207,6 +210,9 @@ static void test_errors_types(void **state)
     expect_errors(HEAD "  timeout: 1h\n",
                   FILE_NAME ":4:12: 'timeout': expected a whole number from 60 to 86400, got "
                             "'1h'\n");
+    expect_errors(HEAD "  idle_timeout: 5\n",
+                  FILE_NAME ":4:17: 'idle_timeout': expected a whole number from 10 to 86400, "
+                            "got '5'\n");
 }
 
 static void test_errors_values(void **state)
@@ -498,6 +504,7 @@ static void test_canonical(void **state)
         {"echo hi", "echo ho"},
         {"import f'", "import g'"},
         {"test_command", "timeout: 61\ntest_command"},
+        {"test_command", "idle_timeout: 600\ntest_command"},
         {"test_command", "repair: \"\"\ntest_command"},
     };
 
@@ -509,7 +516,8 @@ static void test_canonical(void **state)
                         "foo.tar.gz\",\"sha256\":\"" SHA "\",\"build\":\"make install\"}],"
                         "\"environment\":{\"CFLAGS\":\"-O2\"},\"before_build\":\"echo hi\","
                         "\"repair\":\"auditwheel repair -w {dest_dir} {wheel}\","
-                        "\"test_command\":\"python -c 'import f'\",\"timeout\":3600}");
+                        "\"test_command\":\"python -c 'import f'\",\"timeout\":3600,"
+                        "\"idle_timeout\":0}");
     other = canonical_of(same_yaml);
     assert_string_equal(other, base);
     free(other);
@@ -528,6 +536,90 @@ static void test_canonical(void **state)
         wf_buf_release(&b);
     }
     free(base);
+}
+
+/* track, min_age, prereleases: values, defaults, canonical form, and every error with its
+ * position (a specifier error points at the column inside the quoted text). */
+static void test_tracking(void **state)
+{
+    (void)state;
+    wf_recipe_list *list = parse_ok(FILE_NAME, "- name: a\n"
+                                               "  track: \">=1.0, <2\"\n"
+                                               "  min_age: 1d12h\n"
+                                               "  prereleases: true\n"
+                                               "  source: {sdist: upstream}\n"
+                                               "- name: b\n"
+                                               "  versions: [\"0.9\"]\n"
+                                               "  track: ~=1.2\n"
+                                               "  min_age: 3600\n"
+                                               "  source: {sdist: upstream}\n"
+                                               "- name: c\n"
+                                               "  versions: []\n"
+                                               "  track: \"\"\n"
+                                               "  source: {sdist: upstream}\n"
+                                               "- name: d\n"
+                                               "  versions: [\"1.0\"]\n"
+                                               "  source: {sdist: upstream}\n");
+    const wf_recipe *a = list->items[0], *b = list->items[1], *c = list->items[2];
+    const wf_recipe *d = list->items[3];
+    assert_string_equal(a->track, ">=1.0, <2");
+    assert_int_equal(a->n_versions, 0);
+    assert_int_equal(a->min_age_s, 36 * 3600);
+    assert_int_equal(a->prereleases, 1);
+    assert_string_equal(b->track, "~=1.2");
+    assert_int_equal(b->n_versions, 1);
+    assert_int_equal(b->min_age_s, 3600);
+    assert_int_equal(b->prereleases, -1);
+    assert_string_equal(c->track, "");
+    assert_int_equal(c->min_age_s, 0);
+    assert_null(d->track);
+    assert_int_equal(d->prereleases, -1);
+
+    char *canon = wf_recipe_canonical(a);
+    assert_non_null(strstr(
+        canon, ",\"timeout\":3600,\"idle_timeout\":0,\"track\":\">=1.0, <2\",\"min_age\":129600,"
+               "\"prereleases\":true}"));
+    free(canon);
+    canon = wf_recipe_canonical(b);
+    assert_non_null(strstr(canon, "\"track\":\"~=1.2\",\"min_age\":3600,\"prereleases\":null}"));
+    free(canon);
+    /* A recipe that does not track keeps the canonical form it always had. */
+    canon = wf_recipe_canonical(d);
+    assert_null(strstr(canon, "track"));
+    assert_non_null(strstr(canon, "\"timeout\":3600,\"idle_timeout\":0}"));
+    free(canon);
+    wf_recipe_list_free(list);
+
+    expect_errors("name: a\ntrack: \">=1.0, =>2\"\nsource: {sdist: upstream}\n",
+                  FILE_NAME ":2:16: 'track': invalid PEP 440 specifier '>=1.0, =>2': unknown "
+                            "operator '=>' (did you mean '>='?)\n");
+    expect_errors("name: a\ntrack: ~=1\nsource: {sdist: upstream}\n",
+                  FILE_NAME ":2:10: 'track': invalid PEP 440 specifier '~=1': '~=' needs at "
+                            "least two release numbers (write '~=1.0', or '==1.*')\n");
+    expect_errors("name: a\ntrack: [1]\nsource: {sdist: upstream}\n",
+                  FILE_NAME ":2:8: 'track': expected a string, got a list\n");
+    expect_errors(
+        "name: a\ntrack: \">=1\"\nsource: {url: \"https://x.invalid/a-{version}.tar.gz\", "
+        "sha256: " SHA "}\n",
+        FILE_NAME ":2:8: 'track' needs source {sdist: upstream}: new versions are found "
+                  "as sdists on the upstream index (a url source pins one file by "
+                  "sha256, a path source has one version)\n");
+    expect_errors("name: a\ntrack: \">=1\"\nmin_age: 2w\nprereleases: maybe\n"
+                  "source: {sdist: upstream}\n",
+                  FILE_NAME ":3:10: 'min_age': invalid duration '2w' (write a number with a unit, "
+                            "such as 2d, 12h, 30m or 1d12h, or a number of seconds)\n" FILE_NAME
+                            ":4:14: 'prereleases': expected true or false, got 'maybe'\n");
+    expect_errors("name: a\ntrack: \">=1\"\nmin_age: 4000d\nsource: {sdist: upstream}\n",
+                  FILE_NAME ":3:10: 'min_age': '4000d' is longer than the limit of 3650d\n");
+    expect_errors("name: a\nversions: [\"1\"]\nmin_age: 1h\nprereleases: true\n"
+                  "source: {sdist: upstream}\n",
+                  FILE_NAME ":3:10: 'min_age' only applies to a recipe with 'track'\n" FILE_NAME
+                            ":4:14: 'prereleases' only applies to a recipe with 'track'\n");
+    /* Without track, versions stays required and non-empty. */
+    expect_errors("name: a\nsource: {sdist: upstream}\n",
+                  FILE_NAME ":1:1: missing required key 'versions'\n");
+    expect_errors("name: a\nversions: []\nsource: {sdist: upstream}\n",
+                  FILE_NAME ":2:11: 'versions' must list at least one version\n");
 }
 
 static void test_helpers(void **state)
@@ -567,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_fixture_collects_all),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_tracking),
         cmocka_unit_test(test_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

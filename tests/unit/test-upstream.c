@@ -157,6 +157,161 @@ static void test_not_nul_terminated(void **state)
     free(body);
 }
 
+/* ---- every release: wf_upstream_list ---- */
+
+static const wf_upstream_release *release_of(const wf_upstream_listing *l, const char *version)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->items[i].version, version) == 0)
+            return &l->items[i];
+    fail_msg("version %s not listed", version);
+    return NULL;
+}
+
+static const char list_json[] =
+    "{\"meta\":{\"api-version\":\"1.1\"},\"name\":\"fixture-ext\",\"files\":["
+    "{\"filename\":\"fixture_ext-1.0.tar.gz\",\"url\":\"f/a\",\"hashes\":{},"
+    "\"upload-time\":\"2024-02-29T12:00:00.123456Z\"},"
+    "{\"filename\":\"fixture_ext-1.0-cp311-cp311-manylinux_2_17_x86_64.whl\",\"url\":\"f/b\","
+    "\"hashes\":{}},"
+    /* 1.1: two sdists, the newer upload counts; the yanked .zip does not */
+    "{\"filename\":\"fixture_ext-1.1.tar.gz\",\"url\":\"f/c\",\"hashes\":{},"
+    "\"upload-time\":\"2025-01-02T03:04:05Z\",\"yanked\":false},"
+    "{\"filename\":\"fixture-ext-1.1.zip\",\"url\":\"f/d\",\"hashes\":{},"
+    "\"upload-time\":\"2025-01-03T00:00:00+00:00\"},"
+    "{\"filename\":\"fixture_ext-1.1.post0.zip\",\"url\":\"f/d2\",\"hashes\":{},"
+    "\"yanked\":true},"
+    /* 1.2: every sdist yanked, with a reason */
+    "{\"filename\":\"fixture_ext-1.2.tar.gz\",\"url\":\"f/e\",\"hashes\":{},"
+    "\"upload-time\":\"2025-02-01T00:00:00Z\",\"yanked\":\"broken build\"},"
+    /* 2.0rc1: no upload time at all; 2.0: a time that is not RFC 3339 */
+    "{\"filename\":\"fixture_ext-2.0rc1.tar.gz\",\"url\":\"f/f\",\"hashes\":{}},"
+    "{\"filename\":\"fixture_ext-2.0.tar.gz\",\"url\":\"f/g\",\"hashes\":{},"
+    "\"upload-time\":\"yesterday\"},"
+    /* 3.0: wheels only; another project's sdist; a file without a URL */
+    "{\"filename\":\"fixture_ext-3.0-py3-none-any.whl\",\"url\":\"f/h\",\"hashes\":{}},"
+    "{\"filename\":\"fixture_ext_extra-9.0.tar.gz\",\"url\":\"f/i\",\"hashes\":{}},"
+    "{\"filename\":\"fixture_ext-8.0.tar.gz\",\"hashes\":{}}"
+    "],\"versions\":[\"1.0\",\"1.1\",\"1.2\",\"2.0rc1\",\"2.0\",\"3.0\",\"4.0\",\"not-a-version\"]"
+    "}";
+
+static void test_list_json(void **state)
+{
+    (void)state;
+    wf_upstream_listing l = {0};
+    assert_int_equal(wf_upstream_list(&l, "application/vnd.pypi.simple.v1+json", list_json,
+                                      strlen(list_json), "Fixture.Ext"),
+                     0);
+    assert_true(l.json);
+    assert_int_equal(l.n, 8); /* 1.0 1.1 1.1.post0 1.2 2.0rc1 2.0 3.0 4.0 */
+    const wf_upstream_release *r = release_of(&l, "1.0");
+    assert_true(r->has_sdist && !r->yanked);
+    assert_int_equal(r->upload_time, 1709208000); /* 2024-02-29T12:00:00Z */
+    r = release_of(&l, "1.1");
+    assert_true(r->has_sdist && !r->yanked);
+    assert_int_equal(r->upload_time, 1735862400); /* 2025-01-03T00:00:00Z */
+    r = release_of(&l, "1.1.post0");
+    assert_true(r->has_sdist && r->yanked);
+    assert_null(r->yanked_reason);
+    r = release_of(&l, "1.2");
+    assert_true(r->has_sdist && r->yanked);
+    assert_string_equal(r->yanked_reason, "broken build");
+    r = release_of(&l, "2.0rc1");
+    assert_true(r->has_sdist && !r->yanked);
+    assert_int_equal(r->upload_time, 0);
+    assert_int_equal(release_of(&l, "2.0")->upload_time, 0);
+    assert_false(release_of(&l, "3.0")->has_sdist);
+    assert_false(release_of(&l, "4.0")->has_sdist);
+    wf_upstream_listing_release(&l);
+
+    static const char *const bad[] = {"", "{", "{\"files\": 3}", "[]"};
+    for (size_t i = 0; i < WF_ARRAY_SIZE(bad); i++) {
+        wf_upstream_listing x = {(wf_upstream_release *)0x1, 7, 0};
+        assert_int_equal(wf_upstream_list(&x, "application/vnd.pypi.simple.v1+json", bad[i],
+                                          strlen(bad[i]), "fixture-ext"),
+                         WF_EINVAL);
+        assert_int_equal(x.n, 7);
+    }
+}
+
+static void test_list_html(void **state)
+{
+    (void)state;
+    static const char page[] =
+        "<!DOCTYPE html><html><body>\n"
+        "<a href=\"../../files/fixture_ext-1.0.tar.gz#sha256=" H1 "\">fixture_ext-1.0.tar.gz</a>\n"
+        "<a href=\"../../files/fixture_ext-1.1.tar.gz\" data-requires-python=\"&gt;=3.8\">"
+        "fixture_ext-1.1.tar.gz</a>\n"
+        "<a href=\"../../files/fixture_ext-1.2.tar.gz\" data-yanked=\"broken &amp; bad\">"
+        "fixture_ext-1.2.tar.gz</a>\n"
+        "<a href=\"../../files/fixture_ext-1.3.tar.gz\" data-yanked>fixture_ext-1.3.tar.gz</a>\n"
+        "<a href=\"../../files/fixture_ext-1.3.zip\" data-yanked=\"\">fixture_ext-1.3.zip</a>\n"
+        "<a href=\"../../files/fixture_ext-2.0rc1.tar.gz\">fixture_ext-2.0rc1.tar.gz</a>\n"
+        "<a href=\"../../files/fixture_ext-2.1-cp311-cp311-linux_x86_64.whl\"></a>\n"
+        "<!-- <a href=\"fixture_ext-5.0.tar.gz\">fixture_ext-5.0.tar.gz</a> -->\n"
+        "</body></html>\n";
+    wf_upstream_listing l = {0};
+    assert_int_equal(wf_upstream_list(&l, "text/html", page, strlen(page), "fixture-ext"), 0);
+    assert_false(l.json);
+    assert_int_equal(l.n, 6);
+    assert_string_equal(l.items[0].version, "1.0"); /* page order */
+    assert_true(release_of(&l, "1.1")->has_sdist && !release_of(&l, "1.1")->yanked);
+    assert_int_equal(release_of(&l, "1.1")->upload_time, 0); /* HTML has no upload times */
+    assert_true(release_of(&l, "1.2")->yanked);
+    assert_string_equal(release_of(&l, "1.2")->yanked_reason, "broken & bad");
+    assert_true(release_of(&l, "1.3")->yanked);
+    assert_null(release_of(&l, "1.3")->yanked_reason);
+    assert_false(release_of(&l, "2.0rc1")->yanked);
+    assert_false(release_of(&l, "2.1")->has_sdist);
+    wf_upstream_listing_release(&l);
+    /* Without a content type, or with JSON bytes as HTML, the page is HTML. */
+    assert_int_equal(wf_upstream_list(&l, NULL, page, strlen(page), "fixture-ext"), 0);
+    assert_int_equal(l.n, 6);
+    wf_upstream_listing_release(&l);
+    assert_int_equal(wf_upstream_list(&l, "text/html", list_json, strlen(list_json), "x"), 0);
+    assert_int_equal(l.n, 0);
+    wf_upstream_listing_release(&l);
+}
+
+static void test_parse_time(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int64_t t; /* -1: invalid */
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 0},
+        {"2025-01-02T03:04:05Z", 1735787045},
+        {"2025-01-02T03:04:05.123456Z", 1735787045},
+        {"2025-01-02t03:04:05.1z", 1735787045},
+        {"2025-01-02T03:04:05+00:00", 1735787045},
+        {"2000-02-29T23:59:59Z", 951868799},
+        {"2100-03-01T00:00:00Z", 4107542400},
+        {"2025-01-02T03:04:05", -1},
+        {"2025-01-02T03:04:05+01:00", -1},
+        {"2025-01-02 03:04:05Z", -1},
+        {"2025-13-02T03:04:05Z", -1},
+        {"2025-02-30T03:04:05Z", -1},
+        {"2025-02-29T03:04:05Z", -1},
+        {"2100-02-29T03:04:05Z", -1},
+        {"2025-01-02T24:00:00Z", -1},
+        {"2025-01-02T03:04:05.Z", -1},
+        {"1969-12-31T23:59:59Z", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < WF_ARRAY_SIZE(cases); i++) {
+        int64_t t = -7;
+        int rc = wf_upstream_parse_time(cases[i].text, &t);
+        if (cases[i].t < 0) {
+            if (rc != WF_EINVAL || t != -7)
+                fail_msg("'%s' should be invalid", cases[i].text);
+        } else if (rc != 0 || t != cases[i].t) {
+            fail_msg("'%s': rc %d, t %lld, want %lld", cases[i].text, rc, (long long)t,
+                     (long long)cases[i].t);
+        }
+    }
+}
+
 static void test_resolve(void **state)
 {
     (void)state;
@@ -210,9 +365,10 @@ static void test_resolve(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_html),    cmocka_unit_test(test_html_base),
-        cmocka_unit_test(test_json),    cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_html),      cmocka_unit_test(test_html_base),
+        cmocka_unit_test(test_json),      cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_resolve),   cmocka_unit_test(test_list_json),
+        cmocka_unit_test(test_list_html), cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
