@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "daemon/planner.h"
+#include "daemon/substitute.h"
 #include "lib/hash.h"
 
 #define CONF "/etc/wf/wheelfarmd.yaml"
@@ -591,6 +594,96 @@ static void test_build_key_substitutes(void **state)
     wf_recipe_list_free(list);
 }
 
+/* A recipe with every part that enters a key: environment, native dependencies (one with a
+ * substitute in KEYS_CONFIG), tracking keys, an idle timeout, and several versions,
+ * interpreters and platforms. */
+#define KEYS_RECIPE                                                                                \
+    "name: Keys.Same\n"                                                                            \
+    "versions: [\"1.0\", \"1.1\", \"2.0rc1\", \"2.0\", \"v3.0.post1\"]\n"                          \
+    "track: \">=1.0\"\n"                                                                           \
+    "min_age: 2d\n"                                                                                \
+    "prereleases: false\n"                                                                         \
+    "source: {sdist: upstream}\n"                                                                  \
+    "python: [cp311, cp312]\n"                                                                     \
+    "platforms: [linux/amd64, linux/arm64]\n"                                                      \
+    "environment: {CFLAGS: \"-O2 \\\"quoted\\\" \\\\ \\u00e9\\t\", B: x}\n"                        \
+    "before_build: \"echo \\\"{version}\\\"\\n\"\n"                                                \
+    "idle_timeout: 600\n"                                                                          \
+    "native:\n"                                                                                    \
+    "  - {name: zstd, url: \"http://127.0.0.1:9/zstd.tgz\", sha256: " PIN_A ", build: make}\n"
+#define KEYS_CONFIG                                                                                \
+    "images:\n"                                                                                    \
+    "  linux/amd64: {image: \"builder:amd64\", python: [cp311, cp312]}\n"                          \
+    "  linux/arm64: {image: \"builder:arm64\", python: [cp311, cp312]}\n"                          \
+    "workers: []\n" SUBST(PIN_A, PIN_C, "repack")
+
+/* The build key as the planner computed it before it cached per-recipe parts: the canonical
+ * form printed, parsed, stripped of the job-selecting keys and printed again, for every job. */
+static void reference_key(const wf_recipe *r, const wf_config *cfg, const wf_plan_job *j,
+                          char out[65])
+{
+    char *canon = wf_recipe_canonical(r);
+    cJSON *o = cJSON_Parse(canon);
+    assert_non_null(o);
+    const char *drop[] = {"versions", "python",      "platforms",   "track",
+                          "min_age",  "prereleases", "idle_timeout"};
+    for (size_t i = 0; i < WF_ARRAY_SIZE(drop); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(o, drop[i]);
+    char *printed = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *subs = wf_substitutes_key_text(cfg, r);
+    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n%s", WF_BUILD_SCHEMA,
+                             printed, j->version, j->python, j->platform, j->image, subs);
+    wf_sha256_hex(text, strlen(text), out);
+    free(text);
+    free(subs);
+    cJSON_free(printed);
+    free(canon);
+}
+
+/* The keys of a whole plan are byte-identical to the formula used before planning computed a
+ * recipe's canonical form once per plan: recomputed here the old way, and pinned to the digests
+ * that formula gave (a change in either is a change of every published wheel's key). */
+static void test_build_key_unchanged(void **state)
+{
+    (void)state;
+    wf_recipe_list *list = recipes_ok(KEYS_RECIPE);
+    wf_config *cfg = config_ok(KEYS_CONFIG);
+    const char *specs[] = {"keys-same", "keys-same==3.0.post1", "Keys_Same==1.1"};
+    const wf_plan_request req = {specs, WF_ARRAY_SIZE(specs), NULL, 0, NULL, 0};
+    wf_plan p = {NULL, 0};
+    char *err = NULL;
+    assert_int_equal(wf_plan_build(&p, list, cfg, &req, &err), 0);
+    assert_int_equal(p.n, (5 + 1 + 1) * 2 * 2);
+    /* The parts that make this recipe a hard case are really there. */
+    char *canon = wf_recipe_canonical(list->items[0]);
+    char *subs = wf_substitutes_key_text(cfg, list->items[0]);
+    assert_non_null(strstr(canon, "\\\"quoted\\\" \\\\ \u00e9\\t"));
+    assert_non_null(strstr(canon, "\"track\":\">=1.0\""));
+    assert_non_null(strstr(subs, "substitute zstd " PIN_A " " PIN_C));
+    free(subs);
+    free(canon);
+    wf_buf all = WF_BUF_INIT;
+    for (size_t i = 0; i < p.n; i++) {
+        char want[65], single[65];
+        reference_key(list->items[0], cfg, &p.jobs[i], want);
+        assert_string_equal(p.jobs[i].build_key, want);
+        wf_plan_build_key(p.jobs[i].recipe, cfg, p.jobs[i].version, p.jobs[i].python,
+                          p.jobs[i].platform, p.jobs[i].image, single);
+        assert_string_equal(single, want);
+        wf_buf_addf(&all, "%s\n", p.jobs[i].build_key);
+    }
+    char digest[65];
+    wf_sha256_hex(all.ptr, all.len, digest);
+    assert_string_equal(p.jobs[0].build_key,
+                        "7db507ab0b773b61e7301823f84ab1f8d0eee4ebf8c7614baf4a2dbdc752f6f7");
+    assert_string_equal(digest, "e219acd704c3fc7e3bacf5223d31478aa6f4d7821b4abd6c093e9f388d3115b2");
+    wf_buf_release(&all);
+    wf_plan_release(&p);
+    wf_config_free(cfg);
+    wf_recipe_list_free(list);
+}
+
 int main(void)
 {
     if (wf_hash_init() != 0)
@@ -606,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_build_key),
         cmocka_unit_test(test_build_key_ignores_other_targets),
         cmocka_unit_test(test_build_key_substitutes),
+        cmocka_unit_test(test_build_key_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
