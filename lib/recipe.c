@@ -248,6 +248,55 @@ static void read_name(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *
     r->normalized = wf_pep503_normalize(r->name, strlen(r->name));
 }
 
+/* One listed version, parsed once, with its position in the list. */
+typedef struct version_slot {
+    wf_pep440 parsed;
+    size_t index;
+} version_slot;
+
+/* Orders by PEP 440 version, then by position, so equal versions sit together, first written
+ * first. */
+static int slot_order(const void *a, const void *b)
+{
+    const version_slot *x = *(const version_slot *const *)a;
+    const version_slot *y = *(const version_slot *const *)b;
+    int c = wf_pep440_cmp(&x->parsed, &y->parsed);
+    if (c != 0)
+        return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Reports the first version (in list order) that equals an earlier one under PEP 440, at its own
+ * position, naming the first spelling of it. Sorting makes this O(V log V): recipes may list
+ * thousands of versions, and comparing every pair made loading them quadratic. */
+static void check_duplicate_versions(wf_yamldoc_ctx *ctx, const wf_recipe *r,
+                                     const wf_yamldoc_node *n, version_slot *slots)
+{
+    if (r->n_versions < 2)
+        return;
+    const version_slot **order = wf_calloc(r->n_versions, sizeof(*order));
+    for (size_t i = 0; i < r->n_versions; i++)
+        order[i] = &slots[i];
+    qsort(order, r->n_versions, sizeof(*order), slot_order);
+    /* Within a run of equal versions the second is the earliest repeat; report the run whose
+     * repeat comes first in the file, as the file is read. */
+    const version_slot *first = NULL, *repeat = NULL;
+    for (size_t k = 1; k < r->n_versions; k++) {
+        if (wf_pep440_cmp(&order[k - 1]->parsed, &order[k]->parsed) != 0)
+            continue;
+        if (k >= 2 && wf_pep440_cmp(&order[k - 2]->parsed, &order[k]->parsed) == 0)
+            continue; /* a third or later copy: its run's second one was looked at */
+        if (repeat == NULL || order[k]->index < repeat->index) {
+            first = order[k - 1];
+            repeat = order[k];
+        }
+    }
+    if (repeat != NULL)
+        wf_yamldoc_error(ctx, n->items[repeat->index], "duplicate version '%s' (same as '%s')",
+                         r->versions[repeat->index], r->versions[first->index]);
+    free(order);
+}
+
 static void read_versions(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_node *n, int tracking)
 {
     size_t before = ctx->errors;
@@ -256,24 +305,20 @@ static void read_versions(wf_yamldoc_ctx *ctx, wf_recipe *r, const wf_yamldoc_no
         return;
     if (r->n_versions == 0 && !tracking)
         wf_yamldoc_error(ctx, n, "'versions' must list at least one version");
+    version_slot *slots = wf_calloc(r->n_versions ? r->n_versions : 1, sizeof(*slots));
     for (size_t i = 0; i < r->n_versions; i++) {
-        char *norm = wf_pep440_normalize(r->versions[i], strlen(r->versions[i]));
-        if (norm == NULL) {
+        slots[i].index = i;
+        if (wf_pep440_parse(&slots[i].parsed, r->versions[i], strlen(r->versions[i])) != 0) {
             wf_yamldoc_error(ctx, n->items[i],
                              "invalid version '%s' (not a PEP 440 version such as 1.2.0)",
                              r->versions[i]);
         }
-        free(norm);
     }
-    for (size_t i = 0; ctx->errors == before && i < r->n_versions; i++) {
-        for (size_t j = 0; j < i; j++) {
-            if (wf_pep440_cmp_str(r->versions[i], r->versions[j]) == 0) {
-                wf_yamldoc_error(ctx, n->items[i], "duplicate version '%s' (same as '%s')",
-                                 r->versions[i], r->versions[j]);
-                break;
-            }
-        }
-    }
+    if (ctx->errors == before)
+        check_duplicate_versions(ctx, r, n, slots);
+    for (size_t i = 0; i < r->n_versions; i++)
+        wf_pep440_release(&slots[i].parsed);
+    free(slots);
 }
 
 /* Reads python: or platforms: over the defaults already in *dst. */

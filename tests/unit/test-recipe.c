@@ -323,6 +323,58 @@ static char *fixture(const char *name)
                        name);
 }
 
+/* Duplicates are versions equal under PEP 440. The first one that repeats an earlier version, in
+ * file order, is reported at its own position and names the first spelling, whatever the sort
+ * order of the versions or how many copies there are. */
+static void test_duplicate_versions(void **state)
+{
+    (void)state;
+    expect_errors(
+        "- name: kafka\n  versions: [\"3.0\", \"1.0\", \"2.0\", \"1.0.0\", \"3\", \"1\"]\n"
+        "  source: {sdist: upstream}\n",
+        FILE_NAME ":2:35: duplicate version '1.0.0' (same as '1.0')\n");
+    expect_errors("- name: kafka\n  versions: [\"2\", \"1\", \"1.0\", \"2.0\", \"v1.0.0\"]\n"
+                  "  source: {sdist: upstream}\n",
+                  FILE_NAME ":2:24: duplicate version '1.0' (same as '1')\n");
+    /* Local versions count: 1.0+a and 1.0+b differ, 1.0+A.1 and 1.0+a-1 do not. */
+    expect_errors("- name: kafka\n  versions: [\"1.0+a\", \"1.0+b\", \"1.0+A.1\", \"1.0+a-1\"]\n"
+                  "  source: {sdist: upstream}\n",
+                  FILE_NAME ":2:43: duplicate version '1.0+a-1' (same as '1.0+A.1')\n");
+}
+
+/* 20,000 versions, one per line, load (the duplicate check used to compare every pair: 2 x 10^8
+ * version parses), and a repeat deep in the list is found at its own line. */
+static void test_many_versions(void **state)
+{
+    (void)state;
+    enum { N = 20000, REPEAT_AT = 15000, REPEATED = 42, LATER_AT = 19999, LATER_OF = 7 };
+    wf_buf yaml = WF_BUF_INIT;
+    wf_buf_adds(&yaml, "- name: kafka\n  source: {sdist: upstream}\n  versions:\n");
+    for (int i = 0; i < N; i++) {
+        if (i == REPEAT_AT) /* the same as REPEATED, spelled differently */
+            wf_buf_addf(&yaml, "    - \"v%d.%d.%d.0\"\n", REPEATED / 100, REPEATED % 100, 0);
+        else if (i == LATER_AT) /* a later repeat: not reported, the first one is */
+            wf_buf_addf(&yaml, "    - \"%d.%d\"\n", LATER_OF / 100, LATER_OF % 100);
+        else
+            wf_buf_addf(&yaml, "    - \"%d.%d.%d\"\n", i / 100, i % 100, 0);
+    }
+    char *want = wf_asprintf(FILE_NAME ":%d:7: duplicate version 'v0.42.0.0' (same as '0.42.0')\n",
+                             4 + REPEAT_AT);
+    expect_errors(yaml.ptr, want);
+    free(want);
+
+    /* Without the repeats the whole list loads, in order. */
+    wf_buf_release(&yaml);
+    wf_buf_adds(&yaml, "- name: kafka\n  source: {sdist: upstream}\n  versions:\n");
+    for (int i = 0; i < N; i++)
+        wf_buf_addf(&yaml, "    - \"%d.%d.%d\"\n", i / 100, i % 100, 0);
+    wf_recipe_list *list = parse_ok(FILE_NAME, yaml.ptr);
+    assert_int_equal(list->items[0]->n_versions, N);
+    assert_string_equal(list->items[0]->versions[N - 1], "199.99.0");
+    wf_recipe_list_free(list);
+    wf_buf_release(&yaml);
+}
+
 /* The fixture holds several mistakes: all of them are reported, recipe by recipe. */
 static void test_fixture_collects_all(void **state)
 {
@@ -656,6 +708,8 @@ int main(void)
         cmocka_unit_test(test_errors_values),
         cmocka_unit_test(test_errors_source),
         cmocka_unit_test(test_errors_syntax_and_duplicates),
+        cmocka_unit_test(test_duplicate_versions),
+        cmocka_unit_test(test_many_versions),
         cmocka_unit_test(test_fixture_collects_all),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_canonical),
