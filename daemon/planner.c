@@ -40,17 +40,78 @@ static char *canonical_for_key(const wf_recipe *r)
     return copy;
 }
 
+/* What every build key of one recipe shares: its canonical form for keys and the substitutes the
+ * configuration declares for its pins. The canonical form is printed with the whole version list
+ * and then trimmed, so it costs as much as the recipe is long: a plan computes it once per
+ * recipe, not once per job (a recipe of V versions would otherwise plan in O(V^2)). */
+typedef struct key_base {
+    const wf_recipe *recipe; /* borrowed */
+    char *canon;
+    char *subs;
+} key_base;
+
+static void key_base_init(key_base *b, const wf_recipe *r, const wf_config *cfg)
+{
+    b->recipe = r;
+    b->canon = canonical_for_key(r);
+    b->subs = wf_substitutes_key_text(cfg, r);
+}
+
+static void key_base_release(key_base *b)
+{
+    free(b->canon);
+    free(b->subs);
+}
+
+static void key_from_base(const key_base *b, const char *version, const char *python,
+                          const char *platform, const char *image, char out[65])
+{
+    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n%s", WF_BUILD_SCHEMA,
+                             b->canon, version, python, platform, image, b->subs);
+    wf_sha256_hex(text, strlen(text), out);
+    free(text);
+}
+
 void wf_plan_build_key(const wf_recipe *r, const wf_config *cfg, const char *version,
                        const char *python, const char *platform, const char *image, char out[65])
 {
-    char *canon = canonical_for_key(r);
-    char *subs = wf_substitutes_key_text(cfg, r);
-    char *text = wf_asprintf("wheelfarm-build-v%d\n%s\n%s\n%s\n%s\n%s\n%s", WF_BUILD_SCHEMA, canon,
-                             version, python, platform, image, subs);
-    wf_sha256_hex(text, strlen(text), out);
-    free(text);
-    free(subs);
-    free(canon);
+    key_base b;
+    key_base_init(&b, r, cfg);
+    key_from_base(&b, version, python, platform, image, out);
+    key_base_release(&b);
+}
+
+/* One wf_plan_build() call: the jobs so far and the key bases of the recipes planned. Both live
+ * only as long as the call, so a reloaded or copied recipe never meets a stale base. */
+typedef struct planning {
+    wf_plan plan;
+    size_t cap;
+    const wf_config *cfg;
+    const wf_plan_request *req;
+    key_base *bases;
+    size_t n_bases;
+} planning;
+
+/* The key base of r, computed on first use in this call. A request names at most a few hundred
+ * recipes, so a linear search is enough. Valid until the next call. */
+static const key_base *base_for(planning *pl, const wf_recipe *r)
+{
+    for (size_t i = 0; i < pl->n_bases; i++)
+        if (pl->bases[i].recipe == r)
+            return &pl->bases[i];
+    pl->bases = wf_realloc(pl->bases, (pl->n_bases + 1) * sizeof(*pl->bases));
+    key_base *b = &pl->bases[pl->n_bases++];
+    key_base_init(b, r, pl->cfg);
+    return b;
+}
+
+static void planning_release_bases(planning *pl)
+{
+    for (size_t i = 0; i < pl->n_bases; i++)
+        key_base_release(&pl->bases[i]);
+    free(pl->bases);
+    pl->bases = NULL;
+    pl->n_bases = 0;
 }
 
 void wf_plan_release(wf_plan *p)
@@ -114,17 +175,21 @@ static char *match_version(const wf_recipe *r, const char *want)
     return found;
 }
 
-static void plan_add(wf_plan *p, const wf_recipe *r, const wf_config *cfg, const char *version,
-                     const char *python, const char *platform, const char *image)
+static void plan_add(planning *pl, const key_base *base, const char *version, const char *python,
+                     const char *platform, const char *image)
 {
-    p->jobs = wf_realloc(p->jobs, (p->n + 1) * sizeof(*p->jobs));
+    wf_plan *p = &pl->plan;
+    if (p->n == pl->cap) {
+        pl->cap = pl->cap ? 2 * pl->cap : 16;
+        p->jobs = wf_realloc(p->jobs, pl->cap * sizeof(*p->jobs));
+    }
     wf_plan_job *j = &p->jobs[p->n++];
-    j->recipe = r;
+    j->recipe = base->recipe;
     j->version = wf_strdup(version);
     j->python = wf_strdup(python);
     j->platform = wf_strdup(platform);
     j->image = wf_strdup(image);
-    wf_plan_build_key(r, cfg, version, python, platform, image, j->build_key);
+    key_from_base(base, version, python, platform, image, j->build_key);
 }
 
 /* Checks the filters against what the recipe and the images offer. */
@@ -165,9 +230,11 @@ static int selected(const char *const *filter, size_t n, const char *value)
 }
 
 /* Adds the jobs of one recipe version; fails when an image lacks a platform or interpreter. */
-static char *plan_version(wf_plan *p, const wf_recipe *r, const char *version, const wf_config *cfg,
-                          const wf_plan_request *req)
+static char *plan_version(planning *pl, const key_base *base, const char *version)
 {
+    const wf_recipe *r = base->recipe;
+    const wf_config *cfg = pl->cfg;
+    const wf_plan_request *req = pl->req;
     for (size_t pi = 0; pi < r->n_platforms; pi++) {
         const char *platform = r->platforms[pi];
         if (!selected(req->platforms, req->n_platforms, platform))
@@ -191,15 +258,16 @@ static char *plan_version(wf_plan *p, const wf_recipe *r, const char *version, c
                 free(have);
                 return m;
             }
-            plan_add(p, r, cfg, version, py, platform, img->image);
+            plan_add(pl, base, version, py, platform, img->image);
         }
     }
     return NULL;
 }
 
-static char *plan_spec(wf_plan *p, const wf_recipe_list *recipes, const wf_config *cfg,
-                       const wf_plan_request *req, const char *spec)
+static char *plan_spec(planning *pl, const wf_recipe_list *recipes, const char *spec)
 {
+    const wf_config *cfg = pl->cfg;
+    const wf_plan_request *req = pl->req;
     const char *eq = strstr(spec, "==");
     char *name = eq ? wf_strndup(spec, (size_t)(eq - spec)) : wf_strdup(spec);
     const char *want = eq ? eq + 2 : NULL;
@@ -229,12 +297,13 @@ static char *plan_spec(wf_plan *p, const wf_recipe_list *recipes, const wf_confi
             free(have);
             goto done;
         }
-        err = plan_version(p, r, v, cfg, req);
+        err = plan_version(pl, base_for(pl, r), v);
         free(v);
         goto done;
     }
+    const key_base *base = base_for(pl, r);
     for (size_t i = 0; i < r->n_versions && err == NULL; i++)
-        err = plan_version(p, r, r->versions[i], cfg, req);
+        err = plan_version(pl, base, r->versions[i]);
 done:
     free(name);
     return err;
@@ -243,19 +312,20 @@ done:
 int wf_plan_build(wf_plan *out, const wf_recipe_list *recipes, const wf_config *cfg,
                   const wf_plan_request *req, char **errmsg)
 {
-    wf_plan p = {NULL, 0};
+    planning pl = {{NULL, 0}, 0, cfg, req, NULL, 0};
+    char *err = NULL;
     if (req->n_specs == 0) {
         *errmsg = wf_strdup("nothing to build: name at least one recipe, as NAME or NAME==VERSION");
         return WF_EINVAL;
     }
-    for (size_t i = 0; i < req->n_specs; i++) {
-        char *err = plan_spec(&p, recipes, cfg, req, req->specs[i]);
-        if (err != NULL) {
-            wf_plan_release(&p);
-            *errmsg = err;
-            return WF_EINVAL;
-        }
+    for (size_t i = 0; i < req->n_specs && err == NULL; i++)
+        err = plan_spec(&pl, recipes, req->specs[i]);
+    planning_release_bases(&pl);
+    if (err != NULL) {
+        wf_plan_release(&pl.plan);
+        *errmsg = err;
+        return WF_EINVAL;
     }
-    *out = p;
+    *out = pl.plan;
     return 0;
 }
