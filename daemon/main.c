@@ -44,11 +44,10 @@ static int load_config(const char *path, wf_config **cfg)
     }
     wf_diag_list_release(&diags);
     for (size_t i = 0; rc == 0 && i < (*cfg)->n_workers; i++) {
-        const wf_worker_config *w = &(*cfg)->workers[i];
-        if (wf_config_worker_unauthenticated(w))
-            wf_log_warn("worker '%s': %s is used without TLS (tls: false): anyone who can reach "
-                        "it controls that engine and its host",
-                        w->name, w->endpoint);
+        char *warning = wf_config_worker_warning(&(*cfg)->workers[i]);
+        if (warning != NULL)
+            wf_log_warn("%s", warning);
+        free(warning);
     }
     return rc;
 }

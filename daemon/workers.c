@@ -537,6 +537,14 @@ static void set_slots_labels(wf_worker_config *dst, const wf_worker_config *src)
     wf_worker_config_free(copy);
 }
 
+static void warn_about(const wf_worker_config *w)
+{
+    char *warning = wf_config_worker_warning(w);
+    if (warning != NULL)
+        wf_log_warn("reload: %s", warning);
+    free(warning);
+}
+
 static void apply_change(wf_daemon *d, const wf_worker_change *c, wf_buf *log)
 {
     wf_worker *w = wf__worker_find(d, c->name);
@@ -549,6 +557,9 @@ static void apply_change(wf_daemon *d, const wf_worker_change *c, wf_buf *log)
         break;
     case WF_WORKER_CHANGED:
     case WF_WORKER_ADDED:
+        /* Said at start for the workers configured then; a reload says it for the ones it
+         * brings in, and only once: kept and updated workers were warned about already. */
+        warn_about(c->after);
         if (w == NULL) {
             add_worker(d, c->after);
             wf_buf_addf(log, "; worker '%s' added", c->name);

@@ -590,6 +590,15 @@ int wf_config_worker_unauthenticated(const wf_worker_config *w)
     return w->tls.off && is_tcp(w->endpoint);
 }
 
+char *wf_config_worker_warning(const wf_worker_config *w)
+{
+    if (!wf_config_worker_unauthenticated(w))
+        return NULL;
+    return wf_asprintf("worker '%s': %s is used without TLS (tls: false): anyone who can reach it "
+                       "controls that engine and its host",
+                       w->name, w->endpoint);
+}
+
 /* 1 when data holds a PEM block whose label ends in `kind` ("CERTIFICATE", "PRIVATE KEY"). */
 static int has_pem(const char *data, size_t len, const char *kind)
 {

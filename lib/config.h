@@ -190,7 +190,12 @@ const wf_worker_config *wf_config_worker(const wf_config *c, const char *name);
 /* The substitute declared for the pinned sha256, or NULL. Borrowed from c. */
 const wf_substitute_config *wf_config_substitute(const wf_config *c, const char *pinned);
 /* 1 when the worker reaches a tcp:// engine without TLS (the config says `tls: false`): anyone
- * who can reach that port controls the engine. The daemon warns about such workers at start. */
+ * who can reach that port controls the engine. */
 int wf_config_worker_unauthenticated(const wf_worker_config *w);
+/* The warning a person should read about worker w, as the text of one log line ("worker 'x':
+ * ..."), or NULL when there is nothing to say; caller frees. Today that is an unauthenticated
+ * engine (above). The daemon logs it at start and when a reload adds or changes such a worker;
+ * this is the one place that words it. */
+char *wf_config_worker_warning(const wf_worker_config *w);
 
 #endif

@@ -808,6 +808,17 @@ static void test_worker_tls(void **state)
     assert_null(c->workers[2].tls.ca);
     assert_true(wf_config_worker_unauthenticated(&c->workers[2]));
     assert_false(wf_config_worker_unauthenticated(&c->workers[3]));
+    /* Only the unauthenticated engine gets the warning the daemon logs. */
+    for (size_t i = 0; i < 4; i++) {
+        char *warning = wf_config_worker_warning(&c->workers[i]);
+        if (i != 2)
+            assert_null(warning);
+        else
+            assert_string_equal(warning, "worker 'open': tcp://10.0.0.3:2375 is used without TLS "
+                                         "(tls: false): anyone who can reach it controls that "
+                                         "engine and its host");
+        free(warning);
+    }
     wf_config_free(c);
 
     /* Every way to get it wrong, each at its position. */

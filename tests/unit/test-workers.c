@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,81 @@ static void test_reload_back_and_forth(void **state)
     daemon_free(f);
 }
 
+/* Reloads with the log (stderr) sent to a file, at level warn; returns what was logged. */
+static char *reload_logged(fixture *f)
+{
+    char *path = wf_asprintf("%s/reload.log", f->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+    wf_log_level level = wf_log_threshold;
+    wf_log_set_level(WF_LOG_WARN);
+    wf__daemon_reload(f->d);
+    wf_log_set_level(level);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(wf_fs_read_file(path, 1 << 20, &text, &len), 0);
+    free(path);
+    return text;
+}
+
+/* How many lines of `log` contain `what`. */
+static int lines_with(const char *log, const char *what)
+{
+    int n = 0;
+    for (const char *at = log; (at = strstr(at, what)) != NULL; at += strlen(what))
+        n++;
+    return n;
+}
+
+#define NO_TLS "is used without TLS (tls: false): anyone who can reach it controls that engine"
+
+/* A reload that brings in a tcp:// worker with `tls: false` (added, or an existing worker
+ * changed to it) warns as the start does, once per such worker; reloads that keep or only
+ * update it do not repeat it. */
+static void test_reload_warns_unauthenticated(void **state)
+{
+    fixture *f = *state;
+    wf_daemon *d = daemon_new(f);
+    assert_int_equal(wf__workers_start(d), 0);
+    wait_state(f, "a", "healthy");
+    static const char open_workers[] =
+        "  - {name: a, endpoint: \"tcp://127.0.0.1:2375\", tls: false}\n"
+        "  - {name: b, endpoint: \"unix:///run/b.sock\"}\n"
+        "  - {name: c, endpoint: \"unix:///run/c.sock\", labels: [x]}\n"
+        "  - {name: open, endpoint: \"tcp://10.0.0.3:2375\", tls: false}\n"
+        "  - {name: d, endpoint: \"unix:///run/d.sock\"}\n";
+    write_conf(f, open_workers);
+    char *log = reload_logged(f);
+    assert_int_equal(lines_with(log, NO_TLS), 2);
+    assert_int_equal(lines_with(log, " warn reload: worker 'a': tcp://127.0.0.1:2375 " NO_TLS), 1);
+    assert_int_equal(lines_with(log, " warn reload: worker 'open': tcp://10.0.0.3:2375 " NO_TLS),
+                     1);
+    free(log);
+    assert_names(d, "a b c open d");
+
+    /* The same file again: every worker kept, nothing said. */
+    log = reload_logged(f);
+    assert_int_equal(lines_with(log, NO_TLS), 0);
+    free(log);
+
+    /* Only slots change: updated in place, not brought in anew. */
+    write_conf(f, "  - {name: a, endpoint: \"tcp://127.0.0.1:2375\", tls: false, slots: 2}\n"
+                  "  - {name: open, endpoint: \"tcp://10.0.0.3:2375\", tls: false, slots: 3}\n");
+    log = reload_logged(f);
+    assert_int_equal(lines_with(log, NO_TLS), 0);
+    free(log);
+    assert_int_equal(find(d, "open")->cfg->slots, 3);
+    daemon_free(f);
+}
+
 /* An emulated worker: the engine is amd64, arm64 is checked by running a program of it. */
 static void test_emulation_check(void **state)
 {
@@ -361,9 +437,8 @@ int main(void)
     wf_log_set_level(WF_LOG_ERROR);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_probe_states),
-        T(test_reload_with_runs),
-        T(test_reload_back_and_forth),
+        T(test_probe_states),          T(test_reload_with_runs),
+        T(test_reload_back_and_forth), T(test_reload_warns_unauthenticated),
         T(test_emulation_check),
     };
 #undef T
