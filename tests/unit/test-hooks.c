@@ -382,6 +382,19 @@ typedef struct seen {
 
 static seen g_seen;
 
+/* Pushes `rev` of the work repository as pull request 7's head `head` (first, as the forge
+ * does), then delivers the "synchronize" event `delivery` for it. */
+static void synchronize(fixture *f, const char *rev, const char *head, const char *delivery)
+{
+    char *cmd =
+        wf_asprintf("cd %s/work && git push -q -f ../repo.git %s:refs/pull/7/head", f->root, rev);
+    assert_int_equal(git_fixture_sh(cmd), 0);
+    free(cmd);
+    char *body = pr_body("synchronize", head);
+    github(f, "pull_request", delivery, body, SECRET);
+    free(body);
+}
+
 static void client_pr(fixture *f)
 {
     char *body = pr_body("opened", f->head1);
@@ -401,14 +414,8 @@ static void client_pr(fixture *f)
     http(f, "GET", "/pr/7/simple/demo-pkg/", NULL, NULL);
     http(f, "GET", "/pr/7/simple/other-pkg/", NULL, NULL);
     http(f, "GET", "/simple/", NULL, NULL);
-    /* A new head (pushed first, as the forge does). */
-    char *cmd =
-        wf_asprintf("cd %s/work && git push -q -f ../repo.git HEAD:refs/pull/7/head", f->root);
-    assert_int_equal(git_fixture_sh(cmd), 0);
-    free(cmd);
-    body = pr_body("synchronize", f->head2);
-    github(f, "pull_request", "pr-2", body, SECRET);
-    free(body);
+    /* A new head. */
+    synchronize(f, "HEAD", f->head2, "pr-2");
     o = wait_pr(f, f->head2);
     if (o != NULL) {
         snprintf(g_seen.head_after_sync, sizeof(g_seen.head_after_sync), "%s",
@@ -417,13 +424,7 @@ static void client_pr(fixture *f)
     }
     http(f, "GET", "/pr/7/simple/", NULL, NULL);
     /* A head whose recipes do not parse: its errors are recorded, its status is a failure. */
-    cmd = wf_asprintf("cd %s/work && git push -q -f ../repo.git %s:refs/pull/7/head", f->root,
-                      f->head3);
-    assert_int_equal(git_fixture_sh(cmd), 0);
-    free(cmd);
-    body = pr_body("synchronize", f->head3);
-    github(f, "pull_request", "pr-broken", body, SECRET);
-    free(body);
+    synchronize(f, f->head3, f->head3, "pr-broken");
     o = wait_pr(f, f->head3);
     if (o != NULL) {
         snprintf(g_seen.broken_state, sizeof(g_seen.broken_state), "%s",
