@@ -607,33 +607,6 @@ int wf_gitrepo_resolve(wf_gitrepo *g, const char *ref, char out[41], char **err)
 
 /* ---- export ---- */
 
-/* "", ".", "./", "a/./b/", "/a" -> "", "", "", "a/b", error; ".." anywhere is an error.
- * Returns a heap string or NULL when the path is not a plain relative path. */
-static char *normalize_subpath(const char *p)
-{
-    wf_buf b = WF_BUF_INIT;
-    if (p == NULL)
-        return wf_strdup("");
-    if (p[0] == '/')
-        return NULL;
-    while (*p != '\0') {
-        size_t len = strcspn(p, "/");
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            wf_buf_release(&b);
-            return NULL;
-        }
-        if (len > 0 && !(len == 1 && p[0] == '.')) {
-            if (b.len > 0)
-                wf_buf_adds(&b, "/");
-            wf_buf_add(&b, p, len);
-        }
-        p += len;
-        while (*p == '/')
-            p++;
-    }
-    return wf_buf_detach(&b);
-}
-
 typedef struct export_ctx {
     wf_gitrepo *g;
     const char *sha;
@@ -890,7 +863,7 @@ done:
 int wf_gitrepo_export(wf_gitrepo *g, const char *sha, const char *subpath, const char *dest_dir,
                       char **err)
 {
-    char *sub = normalize_subpath(subpath);
+    char *sub = wf_fs_subpath_normalize(subpath);
     char *parent = parent_of(dest_dir), *tmp = NULL;
     git_commit *c = NULL;
     int rc = 0;
@@ -989,7 +962,7 @@ int wf_gitrepo_diff_paths(wf_gitrepo *g, const char *base_sha, const char *head_
     git_tree *base = NULL, *head = NULL;
     git_diff *diff = NULL;
     git_diff_options opts;
-    char *sub = normalize_subpath(subpath);
+    char *sub = wf_fs_subpath_normalize(subpath);
     path_set set = {sub, NULL, 0, 0};
     int rc = 0;
     git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);

@@ -902,30 +902,6 @@ static int branch_valid(const char *s)
     return 1;
 }
 
-/* "recipes/", "./recipes", "." -> "recipes", "recipes", ""; NULL when absolute or with "..". */
-static char *repo_path_normalize(const char *p)
-{
-    wf_buf b = WF_BUF_INIT;
-    if (p[0] == '/')
-        return NULL;
-    while (*p != '\0') {
-        size_t len = strcspn(p, "/");
-        if (len == 2 && p[0] == '.' && p[1] == '.') {
-            wf_buf_release(&b);
-            return NULL;
-        }
-        if (len > 0 && !(len == 1 && p[0] == '.')) {
-            if (b.len > 0)
-                wf_buf_adds(&b, "/");
-            wf_buf_add(&b, p, len);
-        }
-        p += len;
-        while (*p == '/')
-            p++;
-    }
-    return wf_buf_detach(&b);
-}
-
 static void read_git_url(loader *l, wf_recipes_git *g, const wf_yamldoc_node *v)
 {
     char *s = NULL;
@@ -973,7 +949,7 @@ static void read_recipes_git(loader *l, const wf_yamldoc_node *m)
         g->branch = wf_strdup("main");
     if ((v = wf_yamldoc_get(m, "path")) != NULL &&
         wf_yamldoc_read_string(&l->ctx, &s, v, "path") == 0) {
-        g->path = repo_path_normalize(s);
+        g->path = wf_fs_subpath_normalize(s);
         if (g->path == NULL)
             wf_yamldoc_error(&l->ctx, v,
                              "'path': '%s' must be a relative path inside the repository, "

@@ -1,4 +1,4 @@
-/* fsutil.c - mkdir -p, rm -rf, atomic writes and whole-file reads. */
+/* fsutil.c - mkdir -p, rm -rf, atomic writes and whole-file reads, and subpath checks. */
 #include "lib/fsutil.h"
 
 #include <errno.h>
@@ -165,4 +165,29 @@ done:
     close(fd);
     wf_buf_release(&b);
     return rc;
+}
+
+char *wf_fs_subpath_normalize(const char *p)
+{
+    wf_buf b = WF_BUF_INIT;
+    if (p == NULL)
+        return wf_strdup("");
+    if (p[0] == '/')
+        return NULL;
+    while (*p != '\0') {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            wf_buf_release(&b);
+            return NULL;
+        }
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (b.len > 0)
+                wf_buf_adds(&b, "/");
+            wf_buf_add(&b, p, len);
+        }
+        p += len;
+        while (*p == '/')
+            p++;
+    }
+    return wf_buf_detach(&b);
 }

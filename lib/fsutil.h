@@ -1,4 +1,5 @@
-/* fsutil.h - small synchronous filesystem helpers shared by the daemon and the CLI. */
+/* fsutil.h - small synchronous filesystem helpers shared by the daemon and the CLI, and a pure
+ * check of paths inside a tree. */
 #ifndef WF_FSUTIL_H
 #define WF_FSUTIL_H
 
@@ -12,5 +13,11 @@ int wf_fs_remove_tree(const char *path);
 int wf_fs_write_atomic(const char *path, const void *data, size_t len, int mode);
 /* Reads a whole file (at most max bytes, else WF_ELIMIT) into a NUL-terminated heap buffer. */
 int wf_fs_read_file(const char *path, size_t max, char **out, size_t *len_out);
+
+/* A path inside a tree (a git repository's, an export's), written plainly: "recipes/",
+ * "./recipes", "a/./b//c" and "." give "recipes", "recipes", "a/b/c" and "" (the root); NULL
+ * gives "". Returns NULL when the path is absolute or has a ".." component, since it would
+ * leave the tree. Pure (no I/O); the caller frees the result. */
+char *wf_fs_subpath_normalize(const char *path);
 
 #endif

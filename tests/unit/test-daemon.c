@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -31,181 +30,56 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/wf.h"
-#include "workers/docker.h"
-
-#define MAX_RESP 32
-
-typedef struct resp {
-    int status; /* 0 = no response */
-    char *head; /* status line and headers */
-    char *body;
-    size_t body_len;
-    cJSON *json; /* parsed body when it is JSON, else NULL */
-} resp;
+#include "support/daemon_fixture.h"
+#include "support/http_client.h"
 
 typedef struct fixture fixture;
 typedef void (*client_fn)(fixture *f);
 
 struct fixture {
-    char root[64];
-    char *state_dir;
-    char *recipes_dir;
-    char *sock;
+    daemon_dirs dirs;
     char *upstream; /* upstream_index, or NULL for none */
     uv_loop_t loop;
-    uv_async_t done;
     wf_daemon *d;
     int port;    /* the daemon's TCP port, read back after start */
     char *token; /* the daemon's bearer token (copy) */
     client_fn client;
     const char *workers_yaml; /* the config's workers (a YAML flow list), NULL for none */
-    int shutdowns;            /* on_done calls */
-    resp r[MAX_RESP];
-    size_t n;
+    http_log http;            /* the answers the client got, in order */
 };
 
-/* ---- a minimal blocking HTTP/1.1 client, run on its own thread ---- */
+/* ---- the client, run on its own thread ---- */
 
-static int connect_unix(const char *path)
+/* Sends one request (Connection: close) over the socket, or over TCP, into the next slot. */
+static http_resp *request(fixture *f, int via_tcp, const char *method, const char *path,
+                          const char *extra_headers, const char *body)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -1;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int connect_tcp(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void send_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void parse_response(const wf_buf *in, resp *out)
-{
-    if (in->len < 12 || memcmp(in->ptr, "HTTP/1.", 7) != 0)
-        return;
-    int64_t status = 0;
-    if (wf_parse_i64(in->ptr + 9, 3, &status) != 0)
-        return;
-    char *end = strstr(in->ptr, "\r\n\r\n");
-    if (end == NULL)
-        return;
-    out->status = (int)status;
-    out->head = wf_strndup(in->ptr, (size_t)(end - in->ptr) + 2);
-    out->body_len = in->len - (size_t)(end + 4 - in->ptr);
-    out->body = wf_strndup(end + 4, out->body_len);
-    out->json = cJSON_ParseWithLength(out->body, out->body_len);
-}
-
-/* Sends one request (Connection: close) and reads the answer to EOF into the next slot. */
-static resp *request(fixture *f, int via_tcp, const char *method, const char *path,
-                     const char *extra_headers, const char *body)
-{
-    resp *out = &f->r[f->n < MAX_RESP ? f->n++ : MAX_RESP - 1];
-    int fd = via_tcp ? connect_tcp(f->port) : connect_unix(f->sock);
-    if (fd < 0)
-        return out;
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char *req = wf_asprintf("%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s"
-                            "Content-Length: %zu\r\n\r\n%s",
-                            method, path, extra_headers ? extra_headers : "",
-                            body ? strlen(body) : 0, body ? body : "");
-    send_all(fd, req, strlen(req));
-    free(req);
-    wf_buf b = WF_BUF_INIT;
-    char chunk[4096];
-    ssize_t n;
-    while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0)
-        wf_buf_add(&b, chunk, (size_t)n);
-    wf_buf_add(&b, "", 0);
-    close(fd);
-    parse_response(&b, out);
-    wf_buf_release(&b);
+    http_resp *out = http_log_next(&f->http);
+    http_client_request(out, via_tcp ? NULL : f->dirs.sock, f->port, method, path, extra_headers,
+                        body);
     return out;
 }
 
-static resp *get(fixture *f, const char *path)
+static http_resp *get(fixture *f, const char *path)
 {
     return request(f, 0, "GET", path, NULL, NULL);
 }
 
-static resp *post(fixture *f, const char *path, const char *body)
+static http_resp *post(fixture *f, const char *path, const char *body)
 {
     return request(f, 0, "POST", path, "Content-Type: application/json\r\n", body);
 }
 
-static void resp_release(resp *r)
-{
-    free(r->head);
-    free(r->body);
-    cJSON_Delete(r->json);
-    memset(r, 0, sizeof(*r));
-}
-
 /* ---- checks, run on the main thread once the loop has ended ---- */
 
-/* Value of a response header (case-insensitive name), copied into buf; NULL if absent. */
-static const char *header(const resp *r, const char *name, char *buf, size_t size)
-{
-    if (r->head == NULL)
-        return NULL;
-    char *pat = wf_asprintf("\r\n%s:", name);
-    const char *p = strcasestr(r->head, pat);
-    size_t plen = strlen(pat);
-    free(pat);
-    if (p == NULL)
-        return NULL;
-    p += plen;
-    while (*p == ' ')
-        p++;
-    const char *e = strstr(p, "\r\n");
-    size_t n = (size_t)(e - p) < size - 1 ? (size_t)(e - p) : size - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return buf;
-}
-
-static void assert_header(const resp *r, const char *name, const char *want)
-{
-    char buf[256];
-    const char *v = header(r, name, buf, sizeof(buf));
-    if (v == NULL)
-        fail_msg("header '%s' missing in:\n%s", name, r->head ? r->head : "(no response)");
-    assert_string_equal(v, want);
-}
-
-static void assert_status(const resp *r, int status)
+static void assert_status(const http_resp *r, int status)
 {
     if (r->status != status)
         fail_msg("want status %d, got %d: %s", status, r->status, r->body ? r->body : "");
 }
 
 /* The JSON object of a response with the given status. */
-static const cJSON *json_of(const resp *r, int status)
+static const cJSON *json_of(const http_resp *r, int status)
 {
     assert_status(r, status);
     if (!cJSON_IsObject(r->json))
@@ -250,7 +124,7 @@ static const cJSON *arr_of(const cJSON *o, const char *key, int n)
 }
 
 /* An error answer: status, {"error": message containing `in_error`, "hint": non-empty}. */
-static void assert_error(const resp *r, int status, const char *in_error)
+static void assert_error(const http_resp *r, int status, const char *in_error)
 {
     const cJSON *o = json_of(r, status);
     const char *e = str_of(o, "error");
@@ -286,9 +160,9 @@ static const char recipe_yaml[] = "name: Demo_Pkg\n"
                                   "python: [cp311]\n"
                                   "platforms: [linux/amd64]\n";
 
-/* Writes the daemon's config file with the given workers (a YAML flow list); returns its path
- * (caller frees). Also called from the client thread before a SIGHUP. */
-static char *write_config(fixture *f, const char *workers)
+/* Writes the daemon's config file with the given workers (a YAML flow list). Also called from
+ * the client thread before a SIGHUP. */
+static void write_config(fixture *f, const char *workers)
 {
     char *yaml = wf_asprintf("state_dir: %s\n"
                              "listen: {socket: %s, http: \"127.0.0.1:0\"}\n"
@@ -298,44 +172,26 @@ static char *write_config(fixture *f, const char *workers)
                              "shutdown_grace: 1\n"
                              "workers: %s\n"
                              "upstream_index: \"%s\"\n",
-                             f->state_dir, f->sock, f->recipes_dir, workers ? workers : "[]",
-                             f->upstream != NULL ? f->upstream : "");
-    char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
+                             f->dirs.state_dir, f->dirs.sock, f->dirs.recipes_dir,
+                             workers ? workers : "[]", f->upstream != NULL ? f->upstream : "");
+    const char *file = f->dirs.config_file;
     if (wf_fs_write_atomic(file, yaml, strlen(yaml), 0644) != 0)
         fprintf(stderr, "cannot write %s\n", file);
     free(yaml);
-    return file;
 }
 
 static wf_config *make_config(fixture *f)
 {
-    wf_config *c = NULL;
-    wf_diag_list diags = {NULL, 0};
-    char *file = write_config(f, f->workers_yaml);
-    int rc = wf_config_load(&c, file, &diags);
-    for (size_t i = 0; i < diags.n; i++) {
-        char *line = wf_diag_format(&diags.items[i]);
-        fprintf(stderr, "%s\n", line);
-        free(line);
-    }
-    wf_diag_list_release(&diags);
-    free(file);
-    assert_int_equal(rc, 0);
-    return c;
+    write_config(f, f->workers_yaml);
+    return daemon_fixture_load_config(f->dirs.config_file);
 }
 
 static int setup(void **state)
 {
     fixture *f = wf_calloc(1, sizeof(*f));
-    snprintf(f->root, sizeof(f->root), "/tmp/wf-test-daemon-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (daemon_dirs_init(&f->dirs, "daemon") != 0)
         return -1;
-    f->state_dir = wf_asprintf("%s/state", f->root);
-    f->recipes_dir = wf_asprintf("%s/recipes", f->root);
-    f->sock = wf_asprintf("%s/api.sock", f->root);
-    if (wf_fs_mkdirs(f->recipes_dir, 0755) != 0)
-        return -1;
-    char *rp = wf_asprintf("%s/demo.yaml", f->recipes_dir);
+    char *rp = wf_asprintf("%s/demo.yaml", f->dirs.recipes_dir);
     int rc = wf_fs_write_atomic(rp, recipe_yaml, strlen(recipe_yaml), 0644);
     free(rp);
     if (rc != 0)
@@ -344,87 +200,37 @@ static int setup(void **state)
     return 0;
 }
 
-static void clear_responses(fixture *f)
-{
-    for (size_t i = 0; i < f->n; i++)
-        resp_release(&f->r[i]);
-    f->n = 0;
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
-    clear_responses(f);
-    int rc = wf_fs_remove_tree(f->root);
-    free(f->state_dir);
-    free(f->recipes_dir);
-    free(f->sock);
+    http_log_clear(&f->http);
+    int rc = daemon_dirs_release(&f->dirs);
     free(f->upstream);
     free(f->token);
     free(f);
     return rc;
 }
 
-/* The client is done: drain the daemon from the loop thread, as SIGTERM would. */
-static void on_done(uv_async_t *a)
-{
-    fixture *f = a->data;
-    uv_close((uv_handle_t *)a, NULL);
-    f->shutdowns++;
-    wf_daemon_shutdown(f->d);
-}
-
-static void *client_main(void *arg)
+static void call_client(void *arg)
 {
     fixture *f = arg;
     f->client(f);
-    uv_async_send(&f->done);
-    return NULL;
-}
-
-static void walk_cb(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "left open: handle type %s (closing %d)\n", uv_handle_type_name(handle->type),
-            uv_is_closing(handle));
 }
 
 /* Starts a daemon on the fixture's state dir, runs `client` on a thread against it, shuts the
  * daemon down from the loop when the client is done, and checks the loop closes cleanly. */
 static void run_daemon(fixture *f, client_fn client)
 {
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    wf_config *cfg = make_config(f);
-    char *err = NULL;
-    int rc = wf_daemon_new(&f->d, &f->loop, cfg, &err);
-    cfg = NULL;
-    if (rc != 0)
-        fail_msg("wf_daemon_new: %s", err ? err : wf_strerror(rc));
-    rc = wf_daemon_start(f->d, &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_start: %s", err ? err : wf_strerror(rc));
+    f->d = daemon_fixture_up(&f->loop, make_config(f));
     f->port = wf_httpd_tcp_port(f->d->httpd);
     assert_true(f->port > 0);
     free(f->token);
     f->token = wf_strdup(f->d->token);
-
     f->client = client;
-    f->shutdowns = 0;
-    assert_int_equal(uv_async_init(&f->loop, &f->done, on_done), 0);
-    f->done.data = f;
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, client_main, f), 0);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    pthread_join(th, NULL);
-    assert_int_equal(f->shutdowns, 1);
-    wf_daemon_free(f->d);
-    f->d = NULL;
-    int lc = uv_loop_close(&f->loop);
-    if (lc != 0)
-        uv_walk(&f->loop, walk_cb, NULL);
-    assert_int_equal(lc, 0);
+    daemon_fixture_run_client(&f->loop, f->d, call_client, f);
+    daemon_fixture_close(&f->loop, &f->d);
     /* The socket file is gone once the daemon stopped. */
-    assert_int_not_equal(access(f->sock, F_OK), 0);
+    assert_int_not_equal(access(f->dirs.sock, F_OK), 0);
 }
 
 /* ---- scenario 1: the API on a daemon without workers ---- */
@@ -463,11 +269,11 @@ static void client_api(fixture *f)
 {
     char path[128];
     get(f, "/api/v1/status");
-    resp *b = post(f, "/api/v1/builds",
-                   "{\"specs\": [\"demo-pkg\"], \"trigger\": \"cli\", \"user\": \"alice\"}");
+    http_resp *b = post(f, "/api/v1/builds",
+                        "{\"specs\": [\"demo-pkg\"], \"trigger\": \"cli\", \"user\": \"alice\"}");
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(b->json, "request");
     int64_t request_id = cJSON_IsNumber(rid) ? (int64_t)rid->valuedouble : 999999;
-    resp *jobs = get(f, "/api/v1/jobs");
+    http_resp *jobs = get(f, "/api/v1/jobs");
     /* The oldest job (the last in the newest-first list) is 1.0.0's. */
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(jobs->json, "jobs");
     const cJSON *last = cJSON_GetArrayItem(arr, cJSON_GetArraySize(arr) - 1);
@@ -506,14 +312,14 @@ static void client_api(fixture *f)
 
 static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
 {
-    const cJSON *o = json_of(&f->r[R_STATUS0], 200);
+    const cJSON *o = json_of(&f->http.r[R_STATUS0], 200);
     assert_string_equal(str_of(o, "version"), WF_VERSION);
     assert_int_equal(num_of(o, "workers"), 0);
     assert_int_equal(num_of(member(o, "jobs"), "queued"), 0);
     assert_int_equal(num_of(member(o, "jobs"), "running"), 0);
 
     /* POST /builds: one job per version, all queued, nothing skipped. */
-    o = json_of(&f->r[R_BUILD], 201);
+    o = json_of(&f->http.r[R_BUILD], 201);
     int64_t request_id = num_of(o, "request");
     assert_true(request_id > 0);
     const cJSON *jobs = arr_of(o, "jobs", 2);
@@ -533,17 +339,17 @@ static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
     assert_int_equal(seen_11, 1);
 
     /* GET /jobs: newest first; the oldest is 1.0.0's (versions are planned in recipe order). */
-    o = json_of(&f->r[R_JOBS], 200);
+    o = json_of(&f->http.r[R_JOBS], 200);
     jobs = arr_of(o, "jobs", 2);
     const cJSON *newest = cJSON_GetArrayItem(jobs, 0), *oldest = cJSON_GetArrayItem(jobs, 1);
     assert_true(num_of(newest, "id") > num_of(oldest, "id"));
     assert_queued_job(oldest, "1.0.0");
     int64_t job = num_of(oldest, "id");
-    o = json_of(&f->r[R_JOBS_LIMIT], 200);
+    o = json_of(&f->http.r[R_JOBS_LIMIT], 200);
     arr_of(o, "jobs", 1);
 
     /* GET /jobs/ID: the job plus its (no) attempts. */
-    o = json_of(&f->r[R_JOB], 200);
+    o = json_of(&f->http.r[R_JOB], 200);
     assert_int_equal(num_of(o, "id"), job);
     assert_queued_job(o, "1.0.0");
     /* Every job carries its request's trigger record. */
@@ -552,17 +358,17 @@ static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
     /* "attempts" is checked in test_api_job_attempts. */
 
     /* GET /jobs/ID/log: nothing logged yet, but the headers are there. */
-    const resp *r = &f->r[R_LOG];
+    const http_resp *r = &f->http.r[R_LOG];
     assert_status(r, 200);
     assert_int_equal(r->body_len, 0);
-    assert_header(r, "X-Wheelfarm-Job-State", "queued");
-    assert_header(r, "X-Wheelfarm-Log-Size", "0");
+    http_assert_header(r, "X-Wheelfarm-Job-State", "queued");
+    http_assert_header(r, "X-Wheelfarm-Log-Size", "0");
     char ct[128];
-    assert_non_null(header(r, "Content-Type", ct, sizeof(ct)));
+    assert_non_null(http_resp_header(r, "Content-Type", ct, sizeof(ct)));
     assert_non_null(strstr(ct, "text/plain"));
 
     /* GET /requests/ID. */
-    o = json_of(&f->r[R_REQUEST], 200);
+    o = json_of(&f->http.r[R_REQUEST], 200);
     assert_int_equal(num_of(o, "id"), request_id);
     const cJSON *trig = member(o, "trigger");
     assert_string_equal(str_of(trig, "kind"), "cli");
@@ -571,10 +377,10 @@ static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
     assert_true(num_of(o, "created_at") > 0);
     arr_of(o, "jobs", 2);
 
-    o = json_of(&f->r[R_WORKERS], 200);
+    o = json_of(&f->http.r[R_WORKERS], 200);
     arr_of(o, "workers", 0);
 
-    o = json_of(&f->r[R_RECIPES], 200);
+    o = json_of(&f->http.r[R_RECIPES], 200);
     const cJSON *recipes = arr_of(o, "recipes", 1);
     const cJSON *rec = cJSON_GetArrayItem(recipes, 0);
     assert_string_equal(str_of(rec, "name"), "Demo_Pkg");
@@ -593,7 +399,7 @@ static void check_api_basics(fixture *f, int64_t *job_out, int64_t *request_out)
 static void check_api_requeue_and_cancel(fixture *f, int64_t job)
 {
     /* The same request again: nothing new, both keys already have a queued job. */
-    const cJSON *o = json_of(&f->r[R_BUILD_AGAIN], 201);
+    const cJSON *o = json_of(&f->http.r[R_BUILD_AGAIN], 201);
     arr_of(o, "jobs", 0);
     const cJSON *skipped = arr_of(o, "skipped", 2);
     const cJSON *s;
@@ -607,44 +413,44 @@ static void check_api_requeue_and_cancel(fixture *f, int64_t job)
     }
 
     /* Cancelling a queued job ends it at once; cancelling again changes nothing. */
-    o = json_of(&f->r[R_CANCEL], 200);
+    o = json_of(&f->http.r[R_CANCEL], 200);
     assert_int_equal(num_of(o, "id"), job);
     assert_string_equal(str_of(o, "state"), "cancelled");
     assert_true(cJSON_IsNull(member(o, "wait_reason")));
     assert_true(num_of(o, "finished_at") > 0);
-    o = json_of(&f->r[R_CANCEL_AGAIN], 200);
+    o = json_of(&f->http.r[R_CANCEL_AGAIN], 200);
     assert_string_equal(str_of(o, "state"), "cancelled");
 
     /* A cancelled job no longer blocks its key: 1.0 (== 1.0.0) is queued again. */
-    o = json_of(&f->r[R_BUILD_AFTER_CANCEL], 201);
+    o = json_of(&f->http.r[R_BUILD_AFTER_CANCEL], 201);
     const cJSON *jobs = arr_of(o, "jobs", 1);
     assert_queued_job(cJSON_GetArrayItem(jobs, 0), "1.0.0");
     assert_true(num_of(cJSON_GetArrayItem(jobs, 0), "id") > job);
     arr_of(o, "skipped", 0);
 
-    o = json_of(&f->r[R_STATUS1], 200);
+    o = json_of(&f->http.r[R_STATUS1], 200);
     assert_int_equal(num_of(member(o, "jobs"), "queued"), 2);
     assert_int_equal(num_of(member(o, "jobs"), "running"), 0);
 }
 
 static void check_api_errors(fixture *f)
 {
-    assert_error(&f->r[R_BAD_JSON], 400, "not a JSON object");
-    assert_error(&f->r[R_BAD_SPECS], 400, "lists of strings");
+    assert_error(&f->http.r[R_BAD_JSON], 400, "not a JSON object");
+    assert_error(&f->http.r[R_BAD_SPECS], 400, "lists of strings");
     /* Only a person's trigger kinds may be claimed over the API. */
-    assert_error(&f->r[R_BAD_TRIGGER], 400, "trigger must be");
-    assert_error(&f->r[R_NO_JOB], 404, "no such job");
-    assert_error(&f->r[R_NO_JOB_LOG], 404, "no such job");
-    json_of(&f->r[R_NO_REQUEST], 404);
-    assert_error(&f->r[R_BAD_STATE], 400, "unknown job state");
-    assert_error(&f->r[R_NO_ENDPOINT], 404, "no such endpoint");
+    assert_error(&f->http.r[R_BAD_TRIGGER], 400, "trigger must be");
+    assert_error(&f->http.r[R_NO_JOB], 404, "no such job");
+    assert_error(&f->http.r[R_NO_JOB_LOG], 404, "no such job");
+    json_of(&f->http.r[R_NO_REQUEST], 404);
+    assert_error(&f->http.r[R_BAD_STATE], 400, "unknown job state");
+    assert_error(&f->http.r[R_NO_ENDPOINT], 404, "no such endpoint");
     /* Over TCP the API needs the token. */
-    assert_status(&f->r[R_TCP_NO_TOKEN], 401);
-    json_of(&f->r[R_TCP_TOKEN], 200);
+    assert_status(&f->http.r[R_TCP_NO_TOKEN], 401);
+    json_of(&f->http.r[R_TCP_TOKEN], 200);
     /* Unknown recipe and version: 400, the message names them (and says how to fix it). */
-    const cJSON *o = json_of(&f->r[R_UNKNOWN_RECIPE], 400);
+    const cJSON *o = json_of(&f->http.r[R_UNKNOWN_RECIPE], 400);
     assert_non_null(strstr(str_of(o, "error"), "'no-such-recipe'"));
-    o = json_of(&f->r[R_UNKNOWN_VERSION], 400);
+    o = json_of(&f->http.r[R_UNKNOWN_VERSION], 400);
     assert_non_null(strstr(str_of(o, "error"), "'9.9'"));
 }
 
@@ -652,7 +458,7 @@ static void test_api(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_api);
-    assert_int_equal(f->n, R_COUNT);
+    assert_int_equal(f->http.n, R_COUNT);
     int64_t job = 0, request_id = 0;
     check_api_basics(f, &job, &request_id);
     check_api_requeue_and_cancel(f, job);
@@ -665,7 +471,7 @@ static void test_api_errors_have_hints(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_api);
-    assert_int_equal(f->n, R_COUNT);
+    assert_int_equal(f->http.n, R_COUNT);
     static const struct {
         int slot;
         const char *what;
@@ -683,7 +489,7 @@ static void test_api_errors_have_hints(void **state)
     };
     wf_buf bad = WF_BUF_INIT;
     for (size_t i = 0; i < WF_ARRAY_SIZE(errs); i++) {
-        const resp *r = &f->r[errs[i].slot];
+        const http_resp *r = &f->http.r[errs[i].slot];
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(r->json, "error");
         const cJSON *h = cJSON_GetObjectItemCaseSensitive(r->json, "hint");
         if (r->status < 400 || !cJSON_IsString(e) || !cJSON_IsString(h) || h->valuestring[0] == 0)
@@ -705,8 +511,8 @@ static void test_api_job_attempts(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_api);
-    assert_int_equal(f->n, R_COUNT);
-    const resp *r = &f->r[R_JOB];
+    assert_int_equal(f->http.n, R_COUNT);
+    const http_resp *r = &f->http.r[R_JOB];
     assert_status(r, 200);
     const char *first = strstr(r->body, "\"attempts\"");
     assert_non_null(first);
@@ -740,35 +546,35 @@ static void test_restart_keeps_jobs(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_first_life);
-    assert_int_equal(f->n, 2);
-    const cJSON *o = json_of(&f->r[0], 201);
+    assert_int_equal(f->http.n, 2);
+    const cJSON *o = json_of(&f->http.r[0], 201);
     arr_of(o, "jobs", 2);
-    o = json_of(&f->r[1], 200);
+    o = json_of(&f->http.r[1], 200);
     assert_int_equal(num_of(o, "id"), 1);
     assert_string_equal(str_of(o, "state"), "cancelled");
     char *token = wf_strdup(f->token);
-    clear_responses(f);
+    http_log_clear(&f->http);
 
     run_daemon(f, client_second_life);
-    assert_int_equal(f->n, 5);
+    assert_int_equal(f->http.n, 5);
     /* The token file made on the first start is reused. */
     assert_string_equal(f->token, token);
     free(token);
-    o = json_of(&f->r[0], 200);
+    o = json_of(&f->http.r[0], 200);
     const cJSON *jobs = arr_of(o, "jobs", 2);
     const cJSON *newest = cJSON_GetArrayItem(jobs, 0), *oldest = cJSON_GetArrayItem(jobs, 1);
     assert_int_equal(num_of(oldest, "id"), 1);
     assert_string_equal(str_of(oldest, "state"), "cancelled");
     assert_int_equal(num_of(newest, "id"), 2);
     assert_queued_job(newest, "1.1");
-    o = json_of(&f->r[1], 200);
+    o = json_of(&f->http.r[1], 200);
     assert_int_equal(num_of(member(o, "jobs"), "queued"), 1);
-    o = json_of(&f->r[2], 200);
+    o = json_of(&f->http.r[2], 200);
     assert_string_equal(str_of(member(o, "trigger"), "user"), "bob");
     arr_of(o, "jobs", 2);
     /* The queued job from before the restart still blocks its key; the cancelled one does not,
      * and 1.0.0 named twice in one request is queued once. */
-    o = json_of(&f->r[3], 201);
+    o = json_of(&f->http.r[3], 201);
     const cJSON *fresh = arr_of(o, "jobs", 1);
     assert_queued_job(cJSON_GetArrayItem(fresh, 0), "1.0.0");
     int64_t fresh_id = num_of(cJSON_GetArrayItem(fresh, 0), "id");
@@ -781,7 +587,7 @@ static void test_restart_keeps_jobs(void **state)
     assert_string_equal(str_of(s1, "version"), "1.0.0");
     assert_string_equal(str_of(s1, "reason"), "already queued or running");
     assert_int_equal(num_of(s1, "job"), fresh_id);
-    json_of(&f->r[4], 200);
+    json_of(&f->http.r[4], 200);
 }
 
 /* ---- scenario: version bumps against an upstream index on loopback ---- */
@@ -841,7 +647,7 @@ static void upstream_answer(upstream *u, int fd)
     char *out = wf_asprintf("HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                             "Connection: close\r\n\r\n%s",
                             status, type, strlen(body), body);
-    send_all(fd, out, strlen(out));
+    http_client_send_all(fd, out, strlen(out));
     free(out);
     wf_buf_release(&req);
     atomic_fetch_add(&u->served, 1);
@@ -909,7 +715,7 @@ enum {
     B_COUNT
 };
 
-static int64_t id_in(const resp *r, const char *key)
+static int64_t id_in(const http_resp *r, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, key);
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
@@ -921,12 +727,11 @@ static void wait_run(fixture *f, int64_t id)
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/bump/runs/%lld", (long long)id);
     for (int i = 0; i < 400; i++) {
-        resp *r = get(f, path);
+        http_resp *r = get(f, path);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(r->json, "state");
         if (!cJSON_IsString(st) || strcmp(st->valuestring, "running") != 0)
             return;
-        resp_release(r);
-        f->n--;
+        http_log_drop_last(&f->http);
         usleep(25 * 1000);
     }
 }
@@ -942,7 +747,7 @@ static void client_bump(fixture *f)
     atomic_store(&u->delay_ms, 0);
     int64_t real = id_in(post(f, "/api/v1/bump", "{\"recipes\": [\"Tracked\"]}"), "id");
     wait_run(f, real);
-    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(f->r[B_REAL_DONE].json, "recipes");
+    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(f->http.r[B_REAL_DONE].json, "recipes");
     int64_t req = (int64_t)cJSON_GetNumberValue(
         cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(recs, 0), "request"));
     char path[64];
@@ -975,7 +780,7 @@ static const cJSON *version_entry(const cJSON *rec, const char *version)
     return NULL;
 }
 
-static const cJSON *only_recipe(const resp *r)
+static const cJSON *only_recipe(const http_resp *r)
 {
     const cJSON *o = json_of(r, 200);
     assert_string_equal(str_of(o, "state"), "finished");
@@ -990,7 +795,7 @@ static void test_bump(void **state)
                                        "source: {sdist: upstream}\n"
                                        "python: [cp311]\n"
                                        "platforms: [linux/amd64]\n";
-    char *rp = wf_asprintf("%s/tracked.yaml", f->recipes_dir);
+    char *rp = wf_asprintf("%s/tracked.yaml", f->dirs.recipes_dir);
     assert_int_equal(wf_fs_write_atomic(rp, tracked_yaml, strlen(tracked_yaml), 0644), 0);
     free(rp);
     memset(&the_upstream, 0, sizeof(the_upstream));
@@ -998,13 +803,13 @@ static void test_bump(void **state)
     f->upstream = wf_asprintf("http://127.0.0.1:%d/simple/", the_upstream.port);
     run_daemon(f, client_bump);
     upstream_stop(&the_upstream);
-    assert_int_equal(f->n, B_COUNT);
+    assert_int_equal(f->http.n, B_COUNT);
     /* One page per run, two for the run refused JSON (406, then HTML), and maybe the page of
      * the run the shutdown interrupted. */
     int served = atomic_load(&the_upstream.served);
     assert_true(served == 5 || served == 6);
 
-    const cJSON *o = json_of(&f->r[B_STATUS0], 200);
+    const cJSON *o = json_of(&f->http.r[B_STATUS0], 200);
     assert_string_equal(str_of(o, "schedule"), "0 3 * * *");
     assert_string_equal(str_of(o, "timezone"), "UTC");
     assert_true(num_of(o, "next_run") > wf_time_s());
@@ -1012,18 +817,18 @@ static void test_bump(void **state)
     assert_true(cJSON_IsNull(member(o, "running")));
     arr_of(o, "runs", 0);
 
-    o = json_of(&f->r[B_DRY], 202);
+    o = json_of(&f->http.r[B_DRY], 202);
     assert_string_equal(str_of(o, "kind"), "manual");
     assert_true(cJSON_IsTrue(member(o, "dry_run")));
     assert_string_equal(str_of(o, "state"), "running");
     int64_t dry = num_of(o, "id");
     /* One run at a time: the second request names the run in flight. */
-    assert_error(&f->r[B_BUSY], 409, "in progress");
-    assert_int_equal(num_of(f->r[B_BUSY].json, "run"), dry);
+    assert_error(&f->http.r[B_BUSY], 409, "in progress");
+    assert_int_equal(num_of(f->http.r[B_BUSY].json, "run"), dry);
 
     /* The dry run: 1.1 would be built, and why not the others. */
-    const cJSON *rec = only_recipe(&f->r[B_DRY_DONE]);
-    assert_int_equal(num_of(f->r[B_DRY_DONE].json, "would_queue"), 1);
+    const cJSON *rec = only_recipe(&f->http.r[B_DRY_DONE]);
+    assert_int_equal(num_of(f->http.r[B_DRY_DONE].json, "would_queue"), 1);
     assert_string_equal(str_of(rec, "recipe"), "tracked");
     assert_string_equal(str_of(rec, "outcome"), "would-build");
     assert_string_equal(str_of(rec, "version"), "1.1");
@@ -1037,12 +842,12 @@ static void test_bump(void **state)
     assert_true(cJSON_IsNull(member(rec, "request")));
 
     /* The real run queued 1.1 as a request whose trigger record names the bump. */
-    json_of(&f->r[B_REAL], 202);
-    rec = only_recipe(&f->r[B_REAL_DONE]);
-    assert_int_equal(num_of(f->r[B_REAL_DONE].json, "queued"), 1);
+    json_of(&f->http.r[B_REAL], 202);
+    rec = only_recipe(&f->http.r[B_REAL_DONE]);
+    assert_int_equal(num_of(f->http.r[B_REAL_DONE].json, "queued"), 1);
     assert_string_equal(str_of(rec, "outcome"), "queued");
     assert_int_equal(num_of(rec, "jobs"), 1);
-    o = json_of(&f->r[B_REQUEST], 200);
+    o = json_of(&f->http.r[B_REQUEST], 200);
     const cJSON *trig = member(o, "trigger");
     assert_string_equal(str_of(trig, "kind"), "bump");
     assert_string_equal(str_of(trig, "upstream_version"), "1.1");
@@ -1053,26 +858,26 @@ static void test_bump(void **state)
     assert_string_equal(str_of(job, "version"), "1.1");
 
     /* Queued now: the next run does not queue it again. */
-    rec = only_recipe(&f->r[B_ACTIVE_DONE]);
+    rec = only_recipe(&f->http.r[B_ACTIVE_DONE]);
     assert_string_equal(str_of(rec, "outcome"), "active");
     /* An index refusing JSON (406) is asked again for PEP 503 HTML: same verdicts, no upload
      * times, so each version's first sighting is recorded. */
-    rec = only_recipe(&f->r[B_HTML_DONE]);
+    rec = only_recipe(&f->http.r[B_HTML_DONE]);
     assert_string_equal(str_of(rec, "format"), "html");
     assert_string_equal(str_of(rec, "version"), "1.1");
     assert_string_equal(str_of(version_entry(rec, "1.2"), "verdict"), "yanked");
     assert_true(cJSON_IsNull(member(version_entry(rec, "1.1"), "uploaded_at")));
     assert_true(num_of(version_entry(rec, "1.1"), "first_seen") > 0);
 
-    assert_error(&f->r[B_NOT_TRACKING], 400, "does not track");
-    assert_error(&f->r[B_NO_RECIPE], 400, "'nope'");
-    assert_error(&f->r[B_BAD_BODY], 400, "dry_run");
-    assert_error(&f->r[B_NO_RUN], 404, "no such bump run");
-    assert_error(&f->r[B_BAD_METHOD], 405, "not allowed");
-    assert_error(&f->r[B_BUILD_BARE], 400, "lists no versions");
-    o = json_of(&f->r[B_STATUS1], 200);
+    assert_error(&f->http.r[B_NOT_TRACKING], 400, "does not track");
+    assert_error(&f->http.r[B_NO_RECIPE], 400, "'nope'");
+    assert_error(&f->http.r[B_BAD_BODY], 400, "dry_run");
+    assert_error(&f->http.r[B_NO_RUN], 404, "no such bump run");
+    assert_error(&f->http.r[B_BAD_METHOD], 405, "not allowed");
+    assert_error(&f->http.r[B_BUILD_BARE], 400, "lists no versions");
+    o = json_of(&f->http.r[B_STATUS1], 200);
     assert_int_equal(cJSON_GetArraySize(member(o, "runs")), 4);
-    json_of(&f->r[B_INFLIGHT], 202);
+    json_of(&f->http.r[B_INFLIGHT], 202);
 }
 
 /* ---- scenario 3: a person's retry ---- */
@@ -1109,14 +914,15 @@ static void test_api_retry(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_retry);
-    assert_int_equal(f->n, RT_COUNT);
-    json_of(&f->r[RT_BUILD], 201);
-    assert_error(&f->r[RT_RETRY_QUEUED], 409, "job 1 is queued; only a failed or cancelled job");
-    json_of(&f->r[RT_CANCEL], 200);
-    assert_error(&f->r[RT_BAD_BODY], 400, "not a JSON object");
+    assert_int_equal(f->http.n, RT_COUNT);
+    json_of(&f->http.r[RT_BUILD], 201);
+    assert_error(&f->http.r[RT_RETRY_QUEUED], 409,
+                 "job 1 is queued; only a failed or cancelled job");
+    json_of(&f->http.r[RT_CANCEL], 200);
+    assert_error(&f->http.r[RT_BAD_BODY], 400, "not a JSON object");
 
     /* The retry is a new queued job of its own request, recording who asked. */
-    const cJSON *o = json_of(&f->r[RT_RETRY], 201);
+    const cJSON *o = json_of(&f->http.r[RT_RETRY], 201);
     assert_int_equal(num_of(o, "id"), 2);
     assert_int_equal(num_of(o, "retry_of"), 1);
     assert_queued_job(o, "1.0.0");
@@ -1125,15 +931,15 @@ static void test_api_retry(void **state)
     assert_true(cJSON_IsNull(member(o, "not_before")));
     assert_true(cJSON_IsNull(member(o, "avoid_worker")));
     assert_true(cJSON_IsNull(member(o, "lease")));
-    assert_error(&f->r[RT_RETRY_AGAIN], 409, "already queued or running as job 2");
+    assert_error(&f->http.r[RT_RETRY_AGAIN], 409, "already queued or running as job 2");
 
-    o = json_of(&f->r[RT_NEW_JOB], 200);
+    o = json_of(&f->http.r[RT_NEW_JOB], 200);
     assert_int_equal(num_of(o, "retry_of"), 1);
-    o = json_of(&f->r[RT_OLD_JOB], 200);
+    o = json_of(&f->http.r[RT_OLD_JOB], 200);
     assert_string_equal(str_of(o, "state"), "cancelled");
     assert_true(cJSON_IsNull(member(o, "retry_of")));
-    assert_error(&f->r[RT_NO_JOB], 404, "no such job");
-    assert_error(&f->r[RT_GET_RETRY], 404, "no such endpoint");
+    assert_error(&f->http.r[RT_NO_JOB], 404, "no such job");
+    assert_error(&f->http.r[RT_GET_RETRY], 404, "no such endpoint");
 }
 
 static void client_retry_request(fixture *f)
@@ -1145,9 +951,9 @@ static void test_api_retry_records_who(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_retry);
-    clear_responses(f);
+    http_log_clear(&f->http);
     run_daemon(f, client_retry_request);
-    const cJSON *o = json_of(&f->r[0], 200);
+    const cJSON *o = json_of(&f->http.r[0], 200);
     assert_string_equal(str_of(member(o, "trigger"), "kind"), "retry");
     assert_string_equal(str_of(member(o, "trigger"), "user"), "carol");
     arr_of(o, "jobs", 1);
@@ -1176,13 +982,13 @@ static void test_new_free_and_busy_socket(void **state)
     int rc = wf_daemon_start(b, &err);
     assert_int_equal(rc, UV_EADDRINUSE);
     assert_non_null(err);
-    if (strstr(err, f->sock) == NULL || strstr(err, "another wheelfarmd") == NULL)
+    if (strstr(err, f->dirs.sock) == NULL || strstr(err, "another wheelfarmd") == NULL)
         fail_msg("unexpected message: %s", err);
     free(err);
     wf_daemon_free(b);
     assert_int_equal(uv_loop_close(&loop2), 0);
     /* The failed start did not take the first daemon's socket away. */
-    assert_int_equal(access(f->sock, F_OK), 0);
+    assert_int_equal(access(f->dirs.sock, F_OK), 0);
     wf_daemon_shutdown(a);
     uv_run(&loop, UV_RUN_DEFAULT);
     wf_daemon_free(a);
@@ -1196,7 +1002,7 @@ static void test_new_free_and_busy_socket(void **state)
     "[{name: dead-a, endpoint: \"unix:///nonexistent/wf-a.sock\"},"                                \
     " {name: dead-b, endpoint: \"unix:///nonexistent/wf-b.sock\", slots: 2, labels: {zone: t}}]"
 
-static const cJSON *find_worker(const resp *r, const char *name)
+static const cJSON *find_worker(const http_resp *r, const char *name)
 {
     const cJSON *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(r->json, "workers"))
@@ -1215,26 +1021,25 @@ static const char *state_of(const cJSON *w)
 }
 
 /* GETs /api/v1/workers until `pred` holds (at most ~10 s); returns the last answer. */
-static resp *wait_workers(fixture *f, int (*pred)(const resp *r))
+static http_resp *wait_workers(fixture *f, int (*pred)(const http_resp *r))
 {
     for (int i = 0; i < 100; i++) {
-        resp *r = get(f, "/api/v1/workers");
+        http_resp *r = get(f, "/api/v1/workers");
         if (pred(r))
             return r;
-        resp_release(r);
-        f->n--;
+        http_log_drop_last(&f->http);
         usleep(100 * 1000);
     }
     return get(f, "/api/v1/workers");
 }
 
-static int both_unhealthy(const resp *r)
+static int both_unhealthy(const http_resp *r)
 {
     return strcmp(state_of(find_worker(r, "dead-a")), "unhealthy") == 0 &&
            strcmp(state_of(find_worker(r, "dead-b")), "unhealthy") == 0;
 }
 
-static int reloaded(const resp *r)
+static int reloaded(const http_resp *r)
 {
     return find_worker(r, "dead-b") == NULL && find_worker(r, "dead-c") != NULL;
 }
@@ -1264,9 +1069,8 @@ static void client_workers(fixture *f)
     get(f, "/api/v1/workers/dead-a/drain");
     post(f, "/api/v1/builds", "{\"specs\": [\"demo-pkg==1.1\"]}");
     /* SIGHUP with dead-b removed and dead-c added (dead-a kept): the daemon's loop reloads. */
-    char *file = write_config(f, "[{name: dead-a, endpoint: \"unix:///nonexistent/wf-a.sock\"},"
-                                 " {name: dead-c, context: no-such-context}]");
-    free(file);
+    write_config(f, "[{name: dead-a, endpoint: \"unix:///nonexistent/wf-a.sock\"},"
+                    " {name: dead-c, context: no-such-context}]");
     kill(getpid(), SIGHUP);
     wait_workers(f, reloaded);
     post(f, "/api/v1/workers/dead-b/undrain", NULL);
@@ -1283,9 +1087,9 @@ static void test_workers_api(void **state)
     fixture *f = *state;
     f->workers_yaml = DEAD_WORKERS;
     run_daemon(f, client_workers);
-    assert_int_equal(f->n, W_COUNT);
+    assert_int_equal(f->http.n, W_COUNT);
 
-    const resp *r = &f->r[W_UNHEALTHY];
+    const http_resp *r = &f->http.r[W_UNHEALTHY];
     arr_of(json_of(r, 200), "workers", 2);
     const cJSON *b = find_worker(r, "dead-b");
     assert_string_equal(str_of(b, "state"), "unhealthy");
@@ -1307,23 +1111,23 @@ static void test_workers_api(void **state)
     assert_true(num_of(b, "last_probe") >= num_of(b, "since"));
     assert_true(cJSON_IsNull(member(b, "engine")));
 
-    const cJSON *o = json_of(&f->r[W_DRAIN], 200);
+    const cJSON *o = json_of(&f->http.r[W_DRAIN], 200);
     assert_string_equal(str_of(o, "name"), "dead-a");
     assert_string_equal(str_of(o, "state"), "draining");
     assert_string_equal(str_of(o, "health"), "unhealthy");
     assert_true(cJSON_IsTrue(member(o, "drained")));
     assert_non_null(strstr(str_of(o, "reason"), "drained"));
-    assert_error(&f->r[W_DRAIN_UNKNOWN], 404, "no worker named 'nope'");
-    o = json_of(&f->r[W_DRAIN_UNKNOWN], 404);
+    assert_error(&f->http.r[W_DRAIN_UNKNOWN], 404, "no worker named 'nope'");
+    o = json_of(&f->http.r[W_DRAIN_UNKNOWN], 404);
     assert_non_null(strstr(str_of(o, "hint"), "dead-a, dead-b"));
-    o = json_of(&f->r[W_ONE], 200);
+    o = json_of(&f->http.r[W_ONE], 200);
     assert_string_equal(str_of(o, "name"), "dead-b");
-    assert_error(&f->r[W_BAD_ACTION], 404, "no such endpoint");
-    assert_error(&f->r[W_BAD_METHOD], 405, NULL);
-    assert_error(&f->r[W_GET_DRAIN], 405, NULL);
+    assert_error(&f->http.r[W_BAD_ACTION], 404, "no such endpoint");
+    assert_error(&f->http.r[W_BAD_METHOD], 405, NULL);
+    assert_error(&f->http.r[W_GET_DRAIN], 405, NULL);
 
     /* The queued job says why it waits: one unhealthy worker, one draining. */
-    o = json_of(&f->r[W_BUILD], 201);
+    o = json_of(&f->http.r[W_BUILD], 201);
     const cJSON *job = cJSON_GetArrayItem(arr_of(o, "jobs", 1), 0);
     const char *why = str_of(job, "wait_reason");
     if (strncmp(why, "no healthy worker for linux/amd64: 'dead-b' (engine unreachable", 63) != 0 ||
@@ -1331,7 +1135,7 @@ static void test_workers_api(void **state)
         fail_msg("wait_reason '%s'", why);
 
     /* After SIGHUP: dead-b is gone (it ran nothing), dead-c probed, dead-a kept its drain. */
-    r = &f->r[W_RELOADED];
+    r = &f->http.r[W_RELOADED];
     arr_of(json_of(r, 200), "workers", 2);
     assert_string_equal(str_of(cJSON_GetArrayItem(member(r->json, "workers"), 0), "name"),
                         "dead-a");
@@ -1339,16 +1143,16 @@ static void test_workers_api(void **state)
     const cJSON *c = find_worker(r, "dead-c");
     assert_string_equal(str_of(c, "context"), "no-such-context");
     assert_true(cJSON_IsNull(member(c, "endpoint")));
-    assert_error(&f->r[W_UNDRAIN_B], 404, "no worker named 'dead-b'");
+    assert_error(&f->http.r[W_UNDRAIN_B], 404, "no worker named 'dead-b'");
 
     /* The drain flag outlives the daemon. */
-    clear_responses(f);
+    http_log_clear(&f->http);
     run_daemon(f, client_first_workers);
-    const cJSON *a = find_worker(&f->r[0], "dead-a");
+    const cJSON *a = find_worker(&f->http.r[0], "dead-a");
     assert_non_null(a);
     assert_true(cJSON_IsTrue(member(a, "drained")));
     assert_string_equal(str_of(a, "state"), "draining");
-    o = json_of(&f->r[1], 200);
+    o = json_of(&f->http.r[1], 200);
     assert_false(cJSON_IsTrue(member(o, "drained")));
 }
 
@@ -1356,14 +1160,8 @@ int main(void)
 {
     if (wf_hash_init() != 0)
         return 1;
-    wf_docker_client dc;
-    char *why = NULL;
-    if (wf_docker_detect(&dc, "", &why) != 0) {
-        printf("SKIP: test-daemon needs a docker client binary: %s\n", why ? why : "not found");
-        free(why);
+    if (!daemon_fixture_have_docker("test-daemon"))
         return 77;
-    }
-    wf_docker_client_release(&dc);
     /* Keep the suite quiet: the daemon logs its progress at info. */
     wf_log_set_level(WF_LOG_WARN);
     const struct CMUnitTest tests[] = {

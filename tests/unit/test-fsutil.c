@@ -1,4 +1,5 @@
-/* test-fsutil.c - unit tests for lib/fsutil.c: mkdir -p, rm -rf, atomic writes, bounded reads. */
+/* test-fsutil.c - unit tests for lib/fsutil.c: mkdir -p, rm -rf, atomic writes, bounded reads,
+ * subpaths. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -287,6 +288,49 @@ static void test_read_file(void **state)
     free(path);
 }
 
+/* The recipe repository's `path` (lib/config.c) and the subpaths gitrepo.c exports and diffs
+ * go through this one check. */
+static void test_subpath_normalize(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *want; /* NULL: refused */
+    } cases[] = {
+        {"", ""},
+        {".", ""},
+        {"./", ""},
+        {"recipes", "recipes"},
+        {"recipes/", "recipes"},
+        {"./recipes", "recipes"},
+        {"./recipes/", "recipes"},
+        {"a/./b/", "a/b"},
+        {"a//b///c", "a/b/c"},
+        {"recipes/b.yaml", "recipes/b.yaml"},
+        {".hidden/..x/x..", ".hidden/..x/x.."},
+        {"/a", NULL},
+        {"/", NULL},
+        {"..", NULL},
+        {"../etc", NULL},
+        {"a/../b", NULL},
+        {"a/..", NULL},
+        {"./../a", NULL},
+    };
+    for (size_t i = 0; i < WF_ARRAY_SIZE(cases); i++) {
+        char *got = wf_fs_subpath_normalize(cases[i].in);
+        if (cases[i].want == NULL && got != NULL)
+            fail_msg("'%s': want it refused, got '%s'", cases[i].in, got);
+        if (cases[i].want != NULL && (got == NULL || strcmp(got, cases[i].want) != 0))
+            fail_msg("'%s': want '%s', got %s%s%s", cases[i].in, cases[i].want, got ? "'" : "",
+                     got ? got : "NULL (refused)", got ? "'" : "");
+        free(got);
+    }
+    /* No path at all is the root. */
+    char *root = wf_fs_subpath_normalize(NULL);
+    assert_string_equal(root, "");
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remove_tree_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
+        cmocka_unit_test(test_subpath_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,22 +5,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/gitrepo.h"
 #include "lib/fsutil.h"
 #include "lib/hash.h"
 #include "lib/wf.h"
+#include "support/git_fixture.h"
 
 typedef struct fixture {
     char root[64];
@@ -29,69 +26,6 @@ typedef struct fixture {
     char c1[41], c2[41];
 } fixture;
 
-/* Runs git with the given arguments in dir; returns its exit status. Output goes to out (when
- * not NULL, at most n-1 bytes, trailing newline removed). */
-static int git_in(const char *dir, char *out, size_t n, const char *const *args)
-{
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const char *argv[32] = {"git",
-                                "-C",
-                                dir,
-                                "-c",
-                                "user.name=wf",
-                                "-c",
-                                "user.email=wf@t",
-                                "-c",
-                                "init.defaultBranch=main"};
-        size_t k = 9;
-        for (size_t i = 0; args[i] != NULL && k < 31; i++)
-            argv[k++] = args[i];
-        argv[k] = NULL;
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        execvp("git", (char *const *)argv);
-        _exit(127);
-    }
-    close(pfd[1]);
-    size_t len = 0;
-    char buf[4096];
-    ssize_t r;
-    while ((r = read(pfd[0], buf, sizeof(buf))) > 0) {
-        if (out != NULL && len + 1 < n) {
-            size_t take = (size_t)r < n - 1 - len ? (size_t)r : n - 1 - len;
-            memcpy(out + len, buf, take);
-            len += take;
-        }
-    }
-    close(pfd[0]);
-    if (out != NULL) {
-        out[len] = '\0';
-        while (len > 0 && out[len - 1] == '\n')
-            out[--len] = '\0';
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-#define GIT(dir, ...)                                                                              \
-    assert_int_equal(git_in((dir), NULL, 0, (const char *[]){__VA_ARGS__, NULL}), 0)
-
-static void put(const char *dir, const char *rel, const char *text)
-{
-    char *path = wf_asprintf("%s/%s", dir, rel);
-    char *parent = wf_strdup(path);
-    *strrchr(parent, '/') = '\0';
-    assert_int_equal(wf_fs_mkdirs(parent, 0755), 0);
-    assert_int_equal(wf_fs_write_atomic(path, text, strlen(text), 0644), 0);
-    free(parent);
-    free(path);
-}
-
 static char *slurp(const char *path)
 {
     char *data = NULL;
@@ -99,14 +33,6 @@ static char *slurp(const char *path)
     if (wf_fs_read_file(path, 1 << 20, &data, &len) != 0)
         return NULL;
     return data;
-}
-
-static void head_of(fixture *f, const char *rev, char out[41])
-{
-    char buf[64];
-    assert_int_equal(git_in(f->src, buf, sizeof(buf), (const char *[]){"rev-parse", rev, NULL}), 0);
-    assert_int_equal(strlen(buf), 40);
-    memcpy(out, buf, 41);
 }
 
 /* src: c1 = recipes/a.yaml, recipes/tools/run.sh (executable), README; c2 changes a.yaml, adds
@@ -118,27 +44,22 @@ static int setup(void **state)
     snprintf(f->root, sizeof(f->root), "/tmp/wf-test-gitrepo.XXXXXX");
     if (mkdtemp(f->root) == NULL)
         return -1;
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    setenv("HOME", f->root, 1);
+    git_fixture_isolate(f->root);
     f->src = wf_asprintf("%s/src", f->root);
     f->mirror = wf_asprintf("%s/state/git/mirror", f->root);
     assert_int_equal(wf_fs_mkdirs(f->src, 0755), 0);
     GIT(f->src, "init", "-q");
-    put(f->src, "recipes/a.yaml", "name: a\n");
-    put(f->src, "recipes/tools/run.sh", "#!/bin/sh\necho hi\n");
+    git_fixture_put(f->src, "recipes/a.yaml", "name: a\n");
+    git_fixture_put(f->src, "recipes/tools/run.sh", "#!/bin/sh\necho hi\n");
     char *sh = wf_asprintf("%s/recipes/tools/run.sh", f->src);
     assert_int_equal(chmod(sh, 0755), 0);
     free(sh);
-    put(f->src, "README", "one\n");
-    GIT(f->src, "add", "-A");
-    GIT(f->src, "commit", "-q", "-m", "one");
-    head_of(f, "HEAD", f->c1);
-    put(f->src, "recipes/a.yaml", "name: a\nversions: [\"2\"]\n");
-    put(f->src, "recipes/b.yaml", "name: b\n");
-    put(f->src, "README", "two\n");
-    GIT(f->src, "add", "-A");
-    GIT(f->src, "commit", "-q", "-m", "two");
-    head_of(f, "HEAD", f->c2);
+    git_fixture_put(f->src, "README", "one\n");
+    git_fixture_commit(f->src, "one", f->c1);
+    git_fixture_put(f->src, "recipes/a.yaml", "name: a\nversions: [\"2\"]\n");
+    git_fixture_put(f->src, "recipes/b.yaml", "name: b\n");
+    git_fixture_put(f->src, "README", "two\n");
+    git_fixture_commit(f->src, "two", f->c2);
     GIT(f->src, "update-ref", "refs/pull/1/head", f->c1);
     GIT(f->src, "update-ref", "refs/pull/2/head", f->c2);
     GIT(f->src, "update-ref", "refs/pull/2/merge", f->c2);
@@ -195,9 +116,8 @@ static void test_fetch_and_resolve(void **state)
     assert_int_equal(wf_gitrepo_open(&g, f->src, f->mirror, NULL), 0);
     assert_int_equal(wf_gitrepo_resolve(g, "main", out, NULL), 0);
     assert_string_equal(out, f->c2);
-    GIT(f->src, "commit", "-q", "--allow-empty", "-m", "three");
     char c3[41];
-    head_of(f, "HEAD", c3);
+    git_fixture_commit(f->src, "three", c3);
     assert_int_equal(wf_gitrepo_fetch(g, main_spec, 1, NULL), 0);
     assert_int_equal(wf_gitrepo_resolve(g, "main", out, NULL), 0);
     assert_string_equal(out, c3);
@@ -243,9 +163,8 @@ static void test_fetch_commit(void **state)
     /* A commit only a pull request ref reaches: fetched by its id (the local transport allows
      * it), no refspec needed. */
     GIT(f->src, "checkout", "-q", "-b", "side", f->c1);
-    GIT(f->src, "commit", "-q", "--allow-empty", "-m", "side");
     char side[41];
-    head_of(f, "HEAD", side);
+    git_fixture_commit(f->src, "side", side);
     GIT(f->src, "update-ref", "refs/pull/3/head", side);
     GIT(f->src, "checkout", "-q", "main");
     GIT(f->src, "branch", "-q", "-D", "side");
@@ -354,16 +273,12 @@ static void test_export_links(void **state)
     fixture *f = *state;
     char *inside = wf_asprintf("%s/recipes/all.yaml", f->src);
     assert_int_equal(symlink("tools/../a.yaml", inside), 0);
-    GIT(f->src, "add", "-A");
-    GIT(f->src, "commit", "-q", "-m", "inside link");
     char ok[41];
-    head_of(f, "HEAD", ok);
+    git_fixture_commit(f->src, "inside link", ok);
     char *outside = wf_asprintf("%s/recipes/tools/passwd", f->src);
     assert_int_equal(symlink("../../../../etc/passwd", outside), 0);
-    GIT(f->src, "add", "-A");
-    GIT(f->src, "commit", "-q", "-m", "outside link");
     char bad[41];
-    head_of(f, "HEAD", bad);
+    git_fixture_commit(f->src, "outside link", bad);
     wf_gitrepo *g = open_fetched(f, f->src);
     char *dest = wf_asprintf("%s/out", f->root);
     char *err = NULL;
@@ -455,26 +370,11 @@ static void test_ls_remote(void **state)
 
 /* ---- network failures: a refused port, a server that never answers ---- */
 
-/* A listening socket nobody accepts on: connects complete in the kernel, reads never return. */
-static int silent_listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    socklen_t len = sizeof(a);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 static void test_refused(void **state)
 {
     fixture *f = *state;
     int port = 0;
-    int fd = silent_listener(&port);
+    int fd = git_fixture_silent_listener(&port);
     close(fd); /* the port is now closed: connect is refused */
     char *url = wf_asprintf("git://user:s3cret@127.0.0.1:%d/recipes.git", port);
     wf_gitrepo *g = NULL;
@@ -501,7 +401,7 @@ static void test_timeout(void **state)
 {
     fixture *f = *state;
     int port = 0;
-    int fd = silent_listener(&port);
+    int fd = git_fixture_silent_listener(&port);
     char *url = wf_asprintf("git://127.0.0.1:%d/recipes.git", port);
     wf_gitrepo *g = NULL;
     char *err = NULL;
@@ -541,7 +441,7 @@ static void test_cancel(void **state)
 {
     fixture *f = *state;
     int port = 0;
-    int fd = silent_listener(&port);
+    int fd = git_fixture_silent_listener(&port);
     char *url = wf_asprintf("git://127.0.0.1:%d/recipes.git", port);
     canceller c = {NULL, 0};
     char *err = NULL;

@@ -11,16 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -31,17 +26,12 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/wf.h"
-#include "workers/docker.h"
+#include "support/daemon_fixture.h"
+#include "support/git_fixture.h"
+#include "support/http_client.h"
 
 #define SECRET "It's a Secret to Everybody"
 #define GITLAB_TOKEN "gl-token-0123"
-#define MAX_RESP 48
-
-typedef struct resp {
-    int status;
-    char *head, *body;
-    cJSON *json;
-} resp;
 
 typedef struct fixture fixture;
 typedef void (*client_fn)(fixture *f);
@@ -49,30 +39,15 @@ typedef void (*client_fn)(fixture *f);
 struct fixture {
     char root[64];
     uv_loop_t loop;
-    uv_async_t done;
     wf_daemon *d;
     int port;
     char *token;
     char head1[41], head2[41], head3[41];
     client_fn client;
-    resp r[MAX_RESP];
-    size_t n;
+    http_log http; /* the answers the client got, in order */
 };
 
-/* ---- helpers: a shell for git, HMACs, a blocking HTTP client ---- */
-
-static int sh(const char *cmd)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-ec", cmd, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* ---- helpers: commit ids, HMACs, HTTP requests ---- */
 
 static void read_sha(const char *path, char out[41])
 {
@@ -95,81 +70,40 @@ static void hmac_hex(const char *key, const char *body, char out[65])
     sodium_bin2hex(out, 65, mac, sizeof(mac));
 }
 
-static int connect_tcp(int port)
+/* Sends raw request bytes over TCP and reads the answer into the next slot. */
+static http_resp *exchange(fixture *f, const char *req, size_t len)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Sends raw request bytes and reads the answer to EOF into the next slot. */
-static resp *exchange(fixture *f, const char *req, size_t len)
-{
-    resp *out = &f->r[f->n < MAX_RESP ? f->n++ : MAX_RESP - 1];
-    int fd = connect_tcp(f->port);
-    if (fd < 0)
-        return out;
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    for (size_t off = 0; off < len;) {
-        ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    wf_buf b = WF_BUF_INIT;
-    char chunk[4096];
-    ssize_t n;
-    while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0)
-        wf_buf_add(&b, chunk, (size_t)n);
-    wf_buf_add(&b, "", 0);
-    close(fd);
-    char *end = b.len > 12 ? strstr(b.ptr, "\r\n\r\n") : NULL;
-    if (end != NULL && memcmp(b.ptr, "HTTP/1.", 7) == 0) {
-        out->status = atoi(b.ptr + 9);
-        out->head = wf_strndup(b.ptr, (size_t)(end - b.ptr) + 2);
-        out->body = wf_strdup(end + 4);
-        out->json = cJSON_Parse(out->body);
-    }
-    wf_buf_release(&b);
+    http_resp *out = http_log_next(&f->http);
+    http_client_send(out, NULL, f->port, req, len);
     return out;
 }
 
-static resp *http(fixture *f, const char *method, const char *path, const char *headers,
-                  const char *body)
+static http_resp *http(fixture *f, const char *method, const char *path, const char *headers,
+                       const char *body)
 {
-    char *req = wf_asprintf("%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s"
-                            "Content-Length: %zu\r\n\r\n%s",
-                            method, path, headers ? headers : "", body ? strlen(body) : 0,
-                            body ? body : "");
-    resp *r = exchange(f, req, strlen(req));
-    free(req);
-    return r;
+    http_resp *out = http_log_next(&f->http);
+    http_client_request(out, NULL, f->port, method, path, headers, body);
+    return out;
 }
 
 /* A GitHub delivery signed with `key` (NULL: no signature header). */
-static resp *github(fixture *f, const char *event, const char *delivery, const char *body,
-                    const char *key)
+static http_resp *github(fixture *f, const char *event, const char *delivery, const char *body,
+                         const char *key)
 {
     char sig[65] = "";
     if (key != NULL)
         hmac_hex(key, body, sig);
     char *h = wf_asprintf("X-GitHub-Event: %s\r\nX-GitHub-Delivery: %s\r\n%s%s%s", event, delivery,
                           key ? "X-Hub-Signature-256: sha256=" : "", sig, key ? "\r\n" : "");
-    resp *r = http(f, "POST", "/hooks/github", h, body);
+    http_resp *r = http(f, "POST", "/hooks/github", h, body);
     free(h);
     return r;
 }
 
-static resp *api_get(fixture *f, const char *path)
+static http_resp *api_get(fixture *f, const char *path)
 {
     char *h = wf_asprintf("Authorization: Bearer %s\r\n", f->token);
-    resp *r = http(f, "GET", path, h, NULL);
+    http_resp *r = http(f, "GET", path, h, NULL);
     free(h);
     return r;
 }
@@ -186,17 +120,13 @@ static char *pr_body(const char *action, const char *head)
 static const cJSON *wait_pr(fixture *f, const char *head)
 {
     for (int i = 0; i < 200; i++) {
-        resp *r = api_get(f, "/api/v1/prs/7");
+        http_resp *r = api_get(f, "/api/v1/prs/7");
         const cJSON *o = r->json;
         const cJSON *h = cJSON_GetObjectItem(o, "head_sha");
         if (r->status == 200 && cJSON_IsString(h) && strcmp(h->valuestring, head) == 0 &&
             cJSON_IsFalse(cJSON_GetObjectItem(o, "loading")))
             return o;
-        f->n--; /* reuse the slot */
-        free(r->head);
-        free(r->body);
-        cJSON_Delete(r->json);
-        memset(r, 0, sizeof(*r));
+        http_log_drop_last(&f->http);
         usleep(50000);
     }
     return NULL;
@@ -218,19 +148,10 @@ static wf_config *make_config(fixture *f)
                              "  gitlab: {token_file: %s/gitlab-token}\n"
                              "  max_body: 4096\n",
                              f->root, f->root, f->root, f->root, f->root, f->root);
-    wf_config *c = NULL;
-    wf_diag_list diags = {NULL, 0};
     char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
-    int rc = wf_config_parse(&c, file, yaml, strlen(yaml), &diags);
-    for (size_t i = 0; i < diags.n; i++) {
-        char *line = wf_diag_format(&diags.items[i]);
-        fprintf(stderr, "%s\n", line);
-        free(line);
-    }
-    wf_diag_list_release(&diags);
+    wf_config *c = daemon_fixture_parse_config(file, yaml);
     free(file);
     free(yaml);
-    assert_int_equal(rc, 0);
     return c;
 }
 
@@ -265,7 +186,7 @@ static int setup(void **state)
         "$G branch -q at2; printf 'name: demo-pkg\\npyton: [cp311]\\n' >>recipes/demo.yaml\n"
         "$G commit -qam broken; $G rev-parse HEAD >../head3; $G checkout -q at2\n",
         f->root);
-    int rc = sh(cmd);
+    int rc = git_fixture_sh(cmd);
     free(cmd);
     if (rc != 0)
         return -1;
@@ -285,58 +206,30 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    for (size_t i = 0; i < MAX_RESP; i++) {
-        free(f->r[i].head);
-        free(f->r[i].body);
-        cJSON_Delete(f->r[i].json);
-    }
+    http_log_clear(&f->http);
     int rc = wf_fs_remove_tree(f->root);
     free(f->token);
     free(f);
     return rc;
 }
 
-static void on_done(uv_async_t *a)
-{
-    fixture *f = a->data;
-    uv_close((uv_handle_t *)a, NULL);
-    wf_daemon_shutdown(f->d);
-}
-
-static void *client_main(void *arg)
+static void call_client(void *arg)
 {
     fixture *f = arg;
     f->client(f);
-    uv_async_send(&f->done);
-    return NULL;
 }
 
 static void run_daemon(fixture *f, client_fn client)
 {
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    wf_config *cfg = make_config(f);
-    char *err = NULL;
-    int rc = wf_daemon_new(&f->d, &f->loop, cfg, &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_new: %s", err ? err : wf_strerror(rc));
-    rc = wf_daemon_start(f->d, &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_start: %s", err ? err : wf_strerror(rc));
+    f->d = daemon_fixture_up(&f->loop, make_config(f));
     f->port = wf_httpd_tcp_port(f->d->httpd);
     f->token = wf_strdup(f->d->token);
     f->client = client;
-    assert_int_equal(uv_async_init(&f->loop, &f->done, on_done), 0);
-    f->done.data = f;
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, client_main, f), 0);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    pthread_join(th, NULL);
-    wf_daemon_free(f->d);
-    f->d = NULL;
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    daemon_fixture_run_client(&f->loop, f->d, call_client, f);
+    daemon_fixture_close(&f->loop, &f->d);
 }
 
-static void assert_status(const resp *r, int status, const char *body_has)
+static void assert_status(const http_resp *r, int status, const char *body_has)
 {
     if (r->status != status ||
         (body_has != NULL && (r->body == NULL || !strstr(r->body, body_has))))
@@ -435,31 +328,31 @@ static void test_endpoints(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_checks);
-    assert_int_equal(f->n, R_COUNT);
-    assert_status(&f->r[R_UNKNOWN_FORGE], 404, "no webhook endpoint");
-    assert_status(&f->r[R_GET], 405, NULL);
-    assert_true(strcasestr(f->r[R_GET].head, "Allow: POST") != NULL);
-    assert_status(&f->r[R_NO_SIG], 401, "missing or malformed signature");
-    assert_status(&f->r[R_BAD_SIG], 401, "the signature does not match");
-    assert_status(&f->r[R_UPPER_SIG], 401, "malformed");
-    assert_status(&f->r[R_SHA1_SIG], 401, "malformed");
-    assert_status(&f->r[R_TOO_BIG], 413, NULL);
-    assert_status(&f->r[R_TOO_BIG_DECLARED], 413, NULL);
+    assert_int_equal(f->http.n, R_COUNT);
+    assert_status(&f->http.r[R_UNKNOWN_FORGE], 404, "no webhook endpoint");
+    assert_status(&f->http.r[R_GET], 405, NULL);
+    assert_true(strcasestr(f->http.r[R_GET].head, "Allow: POST") != NULL);
+    assert_status(&f->http.r[R_NO_SIG], 401, "missing or malformed signature");
+    assert_status(&f->http.r[R_BAD_SIG], 401, "the signature does not match");
+    assert_status(&f->http.r[R_UPPER_SIG], 401, "malformed");
+    assert_status(&f->http.r[R_SHA1_SIG], 401, "malformed");
+    assert_status(&f->http.r[R_TOO_BIG], 413, NULL);
+    assert_status(&f->http.r[R_TOO_BIG_DECLARED], 413, NULL);
     /* The first authentic delivery of an id is handled; the same id again is a replay. */
-    assert_status(&f->r[R_PING], 202, "\"pong\"");
-    assert_status(&f->r[R_PING_AGAIN], 200, "duplicate delivery");
-    assert_status(&f->r[R_PING_OTHER], 202, "\"pong\"");
-    assert_status(&f->r[R_GITEA_BAD], 401, NULL);
+    assert_status(&f->http.r[R_PING], 202, "\"pong\"");
+    assert_status(&f->http.r[R_PING_AGAIN], 200, "duplicate delivery");
+    assert_status(&f->http.r[R_PING_OTHER], 202, "\"pong\"");
+    assert_status(&f->http.r[R_GITEA_BAD], 401, NULL);
     /* Forgejo's headers; the same id as GitHub's is another forge's delivery. */
-    assert_status(&f->r[R_GITEA], 202, "event 'push' builds nothing");
-    assert_status(&f->r[R_GITEA_SAME_ID], 200, "duplicate delivery");
-    assert_status(&f->r[R_GITLAB_BAD], 401, "does not match");
-    assert_status(&f->r[R_GITLAB], 202, "ignored");
-    assert_status(&f->r[R_LABELED], 202, "action 'labeled' builds nothing");
-    assert_status(&f->r[R_NOT_JSON], 400, "not a JSON object");
-    assert_status(&f->r[R_BAD_DELIVERY], 400, "malformed delivery id");
+    assert_status(&f->http.r[R_GITEA], 202, "event 'push' builds nothing");
+    assert_status(&f->http.r[R_GITEA_SAME_ID], 200, "duplicate delivery");
+    assert_status(&f->http.r[R_GITLAB_BAD], 401, "does not match");
+    assert_status(&f->http.r[R_GITLAB], 202, "ignored");
+    assert_status(&f->http.r[R_LABELED], 202, "action 'labeled' builds nothing");
+    assert_status(&f->http.r[R_NOT_JSON], 400, "not a JSON object");
+    assert_status(&f->http.r[R_BAD_DELIVERY], 400, "malformed delivery id");
     /* The API keeps its token over TCP; the webhooks' secrets are not API tokens. */
-    assert_status(&f->r[R_API_NO_TOKEN], 401, NULL);
+    assert_status(&f->http.r[R_API_NO_TOKEN], 401, NULL);
 }
 
 /* ---- a pull request's life ---- */
@@ -489,6 +382,19 @@ typedef struct seen {
 
 static seen g_seen;
 
+/* Pushes `rev` of the work repository as pull request 7's head `head` (first, as the forge
+ * does), then delivers the "synchronize" event `delivery` for it. */
+static void synchronize(fixture *f, const char *rev, const char *head, const char *delivery)
+{
+    char *cmd =
+        wf_asprintf("cd %s/work && git push -q -f ../repo.git %s:refs/pull/7/head", f->root, rev);
+    assert_int_equal(git_fixture_sh(cmd), 0);
+    free(cmd);
+    char *body = pr_body("synchronize", head);
+    github(f, "pull_request", delivery, body, SECRET);
+    free(body);
+}
+
 static void client_pr(fixture *f)
 {
     char *body = pr_body("opened", f->head1);
@@ -502,43 +408,23 @@ static void client_pr(fixture *f)
                  cJSON_IsString(p) ? p->valuestring : "");
         snprintf(g_seen.state, sizeof(g_seen.state), "%s",
                  cJSON_GetStringValue(cJSON_GetObjectItem(o, "status")));
-        f->n--; /* wait_pr's answer is not one of the numbered responses */
-        free(f->r[f->n].head);
-        free(f->r[f->n].body);
-        cJSON_Delete(f->r[f->n].json);
-        memset(&f->r[f->n], 0, sizeof(f->r[f->n]));
+        http_log_drop_last(&f->http); /* wait_pr's answer is not a numbered response */
     }
     http(f, "GET", "/pr/7/simple/", NULL, NULL);
     http(f, "GET", "/pr/7/simple/demo-pkg/", NULL, NULL);
     http(f, "GET", "/pr/7/simple/other-pkg/", NULL, NULL);
     http(f, "GET", "/simple/", NULL, NULL);
-    /* A new head (pushed first, as the forge does). */
-    char *cmd =
-        wf_asprintf("cd %s/work && git push -q -f ../repo.git HEAD:refs/pull/7/head", f->root);
-    assert_int_equal(sh(cmd), 0);
-    free(cmd);
-    body = pr_body("synchronize", f->head2);
-    github(f, "pull_request", "pr-2", body, SECRET);
-    free(body);
+    /* A new head. */
+    synchronize(f, "HEAD", f->head2, "pr-2");
     o = wait_pr(f, f->head2);
     if (o != NULL) {
         snprintf(g_seen.head_after_sync, sizeof(g_seen.head_after_sync), "%s",
                  cJSON_GetStringValue(cJSON_GetObjectItem(o, "head_sha")));
-        f->n--;
-        free(f->r[f->n].head);
-        free(f->r[f->n].body);
-        cJSON_Delete(f->r[f->n].json);
-        memset(&f->r[f->n], 0, sizeof(f->r[f->n]));
+        http_log_drop_last(&f->http);
     }
     http(f, "GET", "/pr/7/simple/", NULL, NULL);
     /* A head whose recipes do not parse: its errors are recorded, its status is a failure. */
-    cmd = wf_asprintf("cd %s/work && git push -q -f ../repo.git %s:refs/pull/7/head", f->root,
-                      f->head3);
-    assert_int_equal(sh(cmd), 0);
-    free(cmd);
-    body = pr_body("synchronize", f->head3);
-    github(f, "pull_request", "pr-broken", body, SECRET);
-    free(body);
+    synchronize(f, f->head3, f->head3, "pr-broken");
     o = wait_pr(f, f->head3);
     if (o != NULL) {
         snprintf(g_seen.broken_state, sizeof(g_seen.broken_state), "%s",
@@ -546,11 +432,7 @@ static void client_pr(fixture *f)
         char *e = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "errors"));
         snprintf(g_seen.broken_error, sizeof(g_seen.broken_error), "%s", e ? e : "");
         cJSON_free(e);
-        f->n--;
-        free(f->r[f->n].head);
-        free(f->r[f->n].body);
-        cJSON_Delete(f->r[f->n].json);
-        memset(&f->r[f->n], 0, sizeof(f->r[f->n]));
+        http_log_drop_last(&f->http);
     }
     body = pr_body("closed", f->head3);
     github(f, "pull_request", "pr-3", body, SECRET);
@@ -595,35 +477,35 @@ static void test_pull_request(void **state)
     memset(&g_seen, 0, sizeof(g_seen));
     seed_main(f);
     run_daemon(f, client_pr);
-    assert_status(&f->r[P_OPENED], 202, "\"accepted\"");
-    assert_status(&f->r[P_OPENED_AGAIN], 200, "duplicate delivery");
+    assert_status(&f->http.r[P_OPENED], 202, "\"accepted\"");
+    assert_status(&f->http.r[P_OPENED_AGAIN], 200, "duplicate delivery");
     /* The head changes demo-pkg (a version was added); with no worker nothing is queued, and
      * the head counts as done. */
     assert_string_equal(g_seen.projects, "demo-pkg");
     assert_string_equal(g_seen.state, "success");
     /* The channel lists the changed project (with none of main's files: main has none yet). */
-    assert_status(&f->r[P_CHANNEL_ROOT], 200, "<a href=\"demo-pkg/\">demo-pkg</a>");
-    assert_status(&f->r[P_CHANNEL_PAGE], 200, "<!DOCTYPE html>");
-    assert_true(strstr(f->r[P_CHANNEL_PAGE].body, ".whl") == NULL);
+    assert_status(&f->http.r[P_CHANNEL_ROOT], 200, "<a href=\"demo-pkg/\">demo-pkg</a>");
+    assert_status(&f->http.r[P_CHANNEL_PAGE], 200, "<!DOCTYPE html>");
+    assert_true(strstr(f->http.r[P_CHANNEL_PAGE].body, ".whl") == NULL);
     /* A project the pull request does not change: main's wheels, linked up to /files/. */
     assert_status(
-        &f->r[P_CHANNEL_OTHER], 200,
+        &f->http.r[P_CHANNEL_OTHER], 200,
         "href=\"../../../../files/other-pkg/other_pkg-1.0-py3-none-any.whl#sha256=abcd\"");
-    assert_status(&f->r[P_CHANNEL_ROOT], 200, "<a href=\"other-pkg/\">other-pkg</a>");
-    assert_status(&f->r[P_MAIN_ROOT], 200, "other-pkg");
-    assert_true(strstr(f->r[P_MAIN_ROOT].body, "demo-pkg") == NULL);
-    assert_status(&f->r[P_SYNC], 202, "\"synchronize\"");
+    assert_status(&f->http.r[P_CHANNEL_ROOT], 200, "<a href=\"other-pkg/\">other-pkg</a>");
+    assert_status(&f->http.r[P_MAIN_ROOT], 200, "other-pkg");
+    assert_true(strstr(f->http.r[P_MAIN_ROOT].body, "demo-pkg") == NULL);
+    assert_status(&f->http.r[P_SYNC], 202, "\"synchronize\"");
     assert_string_equal(g_seen.head_after_sync, f->head2);
-    assert_status(&f->r[P_CHANNEL_ROOT2], 200, "demo-pkg");
-    assert_status(&f->r[P_BROKEN], 202, "\"synchronize\"");
+    assert_status(&f->http.r[P_CHANNEL_ROOT2], 200, "demo-pkg");
+    assert_status(&f->http.r[P_BROKEN], 202, "\"synchronize\"");
     assert_string_equal(g_seen.broken_state, "failure");
     /* Named as in the repository, with the position. */
     if (strstr(g_seen.broken_error,
                "\"recipes/demo.yaml:5:1: unknown key 'pyton' (did you mean 'python'?)\"") == NULL)
         fail_msg("broken head's error: '%s'", g_seen.broken_error);
-    assert_status(&f->r[P_CLOSED], 202, "\"closed\"");
-    assert_status(&f->r[P_CHANNEL_GONE], 404, NULL);
-    const cJSON *prs = cJSON_GetObjectItem(f->r[P_PRS].json, "prs");
+    assert_status(&f->http.r[P_CLOSED], 202, "\"closed\"");
+    assert_status(&f->http.r[P_CHANNEL_GONE], 404, NULL);
+    const cJSON *prs = cJSON_GetObjectItem(f->http.r[P_PRS].json, "prs");
     assert_int_equal(cJSON_GetArraySize(prs), 1);
     const cJSON *p = cJSON_GetArrayItem(prs, 0);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(p, "state")), "closed");
@@ -691,19 +573,13 @@ static void test_restart(void **state)
 {
     fixture *f = *state;
     run_daemon(f, client_open_only);
-    for (size_t i = 0; i < MAX_RESP; i++) {
-        free(f->r[i].head);
-        free(f->r[i].body);
-        cJSON_Delete(f->r[i].json);
-    }
-    memset(f->r, 0, sizeof(f->r));
-    f->n = 0;
+    http_log_clear(&f->http);
     free(f->token);
     f->token = NULL;
     run_daemon(f, client_after_restart);
-    assert_status(&f->r[1], 200, "demo-pkg");
-    assert_status(&f->r[2], 200, "duplicate delivery");
-    assert_status(&f->r[3], 202, "accepted");
+    assert_status(&f->http.r[1], 200, "demo-pkg");
+    assert_status(&f->http.r[2], 200, "duplicate delivery");
+    assert_status(&f->http.r[3], 202, "accepted");
     wf_store *s = NULL;
     char *db = wf_asprintf("%s/state/wheelfarm.db", f->root);
     assert_int_equal(wf_store_open(&s, db), 0);
@@ -726,15 +602,9 @@ int main(void)
 {
     if (wf_hash_init() != 0)
         return 1;
-    wf_docker_client dc;
-    char *why = NULL;
-    if (wf_docker_detect(&dc, "", &why) != 0) {
-        printf("SKIP: test-hooks needs a docker client binary: %s\n", why ? why : "not found");
-        free(why);
+    if (!daemon_fixture_have_docker("test-hooks"))
         return 77;
-    }
-    wf_docker_client_release(&dc);
-    if (sh("git --version >/dev/null") != 0) {
+    if (git_fixture_sh("git --version >/dev/null") != 0) {
         printf("SKIP: test-hooks needs the git command to make its recipe repository\n");
         return 77;
     }

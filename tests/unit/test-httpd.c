@@ -21,18 +21,12 @@
 #include "daemon/index.h"
 #include "lib/fsutil.h"
 #include "lib/wf.h"
+#include "support/http_client.h"
 
 #define TOKEN "s3cret-token"
 #define WHEEL "foo_bar-1.0-py3-none-any.whl"
 #define WHEEL_DATA "PK\x03\x04 this stands in for a wheel's bytes"
 #define MAX_BODY 1024
-
-typedef struct resp {
-    int status; /* 0 = no response */
-    char *head; /* status line and headers */
-    char *body;
-    size_t body_len;
-} resp;
 
 typedef struct fixture fixture;
 typedef void (*client_fn)(fixture *f);
@@ -50,118 +44,21 @@ struct fixture {
     uint64_t close_ms; /* how long wf_httpd_close took to finish */
     int api_calls;
     int hook_calls;
-    resp r[32]; /* filled by the client thread, checked on the main thread */
-    int fds[4]; /* connections the client leaves open across wf_httpd_close */
+    http_resp r[32]; /* filled by the client thread, checked on the main thread */
+    int fds[4];      /* connections the client leaves open across wf_httpd_close */
     int nfds;
 };
 
-/* ---- a minimal blocking HTTP/1.1 client, run on its own thread ---- */
+/* ---- the client, run on its own thread ---- */
 
 static int connect_to(fixture *f, int via_unix)
 {
-    int fd;
-    if (via_unix) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        memcpy(sa.sun_path, f->sock, strlen(f->sock) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-            close(fd);
-            return -1;
-        }
-    } else {
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-            close(fd);
-            return -1;
-        }
-    }
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    return fd;
+    return http_client_connect(via_unix ? f->sock : NULL, f->port);
 }
 
-static void send_all(int fd, const char *p, size_t len)
+static void exchange(fixture *f, int via_unix, const char *request, http_resp *out)
 {
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return; /* the server may close early (413); the response is still read */
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void parse_response(wf_buf *in, resp *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (in->len < 12 || memcmp(in->ptr, "HTTP/1.", 7) != 0)
-        return;
-    int64_t status = 0;
-    if (wf_parse_i64(in->ptr + 9, 3, &status) != 0)
-        return;
-    char *end = strstr(in->ptr, "\r\n\r\n");
-    if (end == NULL)
-        return;
-    out->status = (int)status;
-    out->head = wf_strndup(in->ptr, (size_t)(end - in->ptr) + 2);
-    out->body_len = in->len - (size_t)(end + 4 - in->ptr);
-    out->body = wf_strndup(end + 4, out->body_len);
-}
-
-/* Reads until end of file (requests say Connection: close). */
-static void read_response(int fd, resp *out)
-{
-    wf_buf b = WF_BUF_INIT;
-    char chunk[4096];
-    ssize_t n;
-    while ((n = recv(fd, chunk, sizeof(chunk), 0)) > 0)
-        wf_buf_add(&b, chunk, (size_t)n);
-    wf_buf_add(&b, "", 0);
-    parse_response(&b, out);
-    wf_buf_release(&b);
-}
-
-static void exchange(fixture *f, int via_unix, const char *request, resp *out)
-{
-    memset(out, 0, sizeof(*out));
-    int fd = connect_to(f, via_unix);
-    if (fd < 0)
-        return;
-    send_all(fd, request, strlen(request));
-    read_response(fd, out);
-    close(fd);
-}
-
-/* Value of a response header (case-insensitive name), copied into buf; NULL if absent. */
-static const char *header(const resp *r, const char *name, char *buf, size_t size)
-{
-    if (r->head == NULL)
-        return NULL;
-    char *pat = wf_asprintf("\r\n%s:", name);
-    const char *p = strcasestr(r->head, pat);
-    size_t plen = strlen(pat);
-    free(pat);
-    if (p == NULL)
-        return NULL;
-    p += plen;
-    while (*p == ' ')
-        p++;
-    const char *e = strstr(p, "\r\n");
-    size_t n = (size_t)(e - p) < size - 1 ? (size_t)(e - p) : size - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    return buf;
-}
-
-static void assert_header(const resp *r, const char *name, const char *want)
-{
-    char buf[256];
-    const char *v = header(r, name, buf, sizeof(buf));
-    if (v == NULL)
-        fail_msg("header '%s' missing in:\n%s", name, r->head ? r->head : "(no response)");
-    assert_string_equal(v, want);
+    http_client_send(out, via_unix ? f->sock : NULL, f->port, request, strlen(request));
 }
 
 /* ---- the server side ---- */
@@ -276,10 +173,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    for (size_t i = 0; i < WF_ARRAY_SIZE(f->r); i++) {
-        free(f->r[i].head);
-        free(f->r[i].body);
-    }
+    for (size_t i = 0; i < WF_ARRAY_SIZE(f->r); i++)
+        http_resp_release(&f->r[i]);
     wf_fs_remove_tree(f->root);
     free(f);
     return 0;
@@ -321,6 +216,22 @@ typedef struct scenario {
     const char *header_value;
     const char *body_has; /* optional substring of the body */
 } scenario;
+
+/* The answer to table[i] is f->r[i]. */
+static void check_scenarios(const fixture *f, const scenario *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const scenario *s = &table[i];
+        const http_resp *r = &f->r[i];
+        if (r->status != s->status)
+            fail_msg("scenario %zu: status %d, want %d\n%s%s", i, r->status, s->status,
+                     r->head ? r->head : "(no response)", r->body ? r->body : "");
+        if (s->header_name != NULL)
+            http_assert_header(r, s->header_name, s->header_value);
+        if (s->body_has != NULL && (r->body == NULL || strstr(r->body, s->body_has) == NULL))
+            fail_msg("scenario %zu: body lacks '%s':\n%s", i, s->body_has, r->body);
+    }
+}
 
 #define AUTH "Authorization: Bearer " TOKEN "\r\n"
 #define CLOSE "Connection: close\r\n"
@@ -400,7 +311,7 @@ static void client_scenarios(fixture *f)
         exchange(f, scenarios[i].via_unix, scenarios[i].request, &f->r[i]);
     /* A conditional request with the ETag of scenario 12 answers 304. */
     char etag[128];
-    if (header(&f->r[12], "ETag", etag, sizeof(etag)) != NULL) {
+    if (http_resp_header(&f->r[12], "ETag", etag, sizeof(etag)) != NULL) {
         char *req = wf_asprintf("GET /files/foo-bar/" WHEEL " HTTP/1.1\r\nHost: t\r\n"
                                 "If-None-Match: %s\r\n" CLOSE "\r\n",
                                 etag);
@@ -411,7 +322,7 @@ static void client_scenarios(fixture *f)
     f->fds[f->nfds++] = connect_to(f, 0);
     int fd = connect_to(f, 1);
     const char *keep = "GET /simple/ HTTP/1.1\r\nHost: t\r\n\r\n";
-    send_all(fd, keep, strlen(keep));
+    http_client_send_all(fd, keep, strlen(keep));
     char buf[256];
     (void)!recv(fd, buf, sizeof(buf), 0);
     f->fds[f->nfds++] = fd;
@@ -427,27 +338,17 @@ static void test_routes(void **state)
     o.max_body = MAX_BODY;
     run(f, &o, client_scenarios);
 
-    for (int i = 0; i < N_SCENARIOS; i++) {
-        const scenario *s = &scenarios[i];
-        const resp *r = &f->r[i];
-        if (r->status != s->status)
-            fail_msg("scenario %d: status %d, want %d\n%s%s", i, r->status, s->status,
-                     r->head ? r->head : "(no response)", r->body ? r->body : "");
-        if (s->header_name != NULL)
-            assert_header(r, s->header_name, s->header_value);
-        if (s->body_has != NULL && (r->body == NULL || strstr(r->body, s->body_has) == NULL))
-            fail_msg("scenario %d: body lacks '%s':\n%s", i, s->body_has, r->body);
-    }
+    check_scenarios(f, scenarios, WF_ARRAY_SIZE(scenarios));
     /* Details the table cannot say. */
     assert_int_equal(f->r[0].body_len, 5);
     assert_string_equal(f->r[0].body, "hello");
-    assert_header(&f->r[0], "X-Echo-Header", "hello");
-    assert_header(&f->r[0], "X-Via", "tcp");
-    assert_header(&f->r[0], "X-Path", "/api/echo");
-    assert_header(&f->r[0], "Content-Type", "text/plain");
-    assert_header(&f->r[12], "Accept-Ranges", "bytes");
+    http_assert_header(&f->r[0], "X-Echo-Header", "hello");
+    http_assert_header(&f->r[0], "X-Via", "tcp");
+    http_assert_header(&f->r[0], "X-Path", "/api/echo");
+    http_assert_header(&f->r[0], "Content-Type", "text/plain");
+    http_assert_header(&f->r[12], "Accept-Ranges", "bytes");
     char buf[128];
-    assert_non_null(header(&f->r[12], "Last-Modified", buf, sizeof(buf)));
+    assert_non_null(http_resp_header(&f->r[12], "Last-Modified", buf, sizeof(buf)));
     assert_int_equal(f->r[12].body_len, strlen(WHEEL_DATA));
     assert_memory_equal(f->r[12].body, WHEEL_DATA, strlen(WHEEL_DATA));
     assert_int_equal(f->r[13].body_len, 4);
@@ -545,17 +446,7 @@ static void test_channels_and_hooks(void **state)
     make_index(f);
     make_channel(f);
     run(f, &o, client_channels);
-    for (size_t i = 0; i < WF_ARRAY_SIZE(channel_scenarios); i++) {
-        const scenario *s = &channel_scenarios[i];
-        const resp *r = &f->r[i];
-        if (r->status != s->status)
-            fail_msg("scenario %zu: status %d, want %d\n%s%s", i, r->status, s->status,
-                     r->head ? r->head : "(no response)", r->body ? r->body : "");
-        if (s->header_name != NULL)
-            assert_header(r, s->header_name, s->header_value);
-        if (s->body_has != NULL && (r->body == NULL || strstr(r->body, s->body_has) == NULL))
-            fail_msg("scenario %zu: body lacks '%s':\n%s", i, s->body_has, r->body);
-    }
+    check_scenarios(f, channel_scenarios, WF_ARRAY_SIZE(channel_scenarios));
     assert_int_equal(f->r[8].body_len, 8);
     /* Scenarios 0 and 1 reached the hooks callback, nothing reached the API's. */
     assert_int_equal(f->hook_calls, 2);
@@ -572,8 +463,8 @@ static void client_limit(fixture *f)
     f->r[0].status = recv(c, buf, sizeof(buf), 0) == 0 ? 1 : -1; /* 1 = closed by the server */
     close(c);
     const char *req = "GET /simple/ HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n";
-    send_all(a, req, strlen(req));
-    read_response(a, &f->r[1]);
+    http_client_send_all(a, req, strlen(req));
+    http_client_read_response(a, &f->r[1]);
     close(a);
     close(b);
 }
@@ -595,7 +486,7 @@ static void check_socket_mode(fixture *f)
     struct stat st;
     f->r[0].status =
         stat(f->sock, &st) == 0 && S_ISSOCK(st.st_mode) ? (int)(st.st_mode & 0777) : -1;
-    resp r;
+    http_resp r;
     exchange(f, 1, "GET /api/x HTTP/1.1\r\nHost: t\r\n" CLOSE "\r\n", &r);
     f->r[1] = r;
 }
@@ -679,8 +570,9 @@ static void client_shutdown(fixture *f)
     f->fds[f->nfds++] = connect_to(f, 0);
     int fd = connect_to(f, 1);
     const char *req = "POST /api/shutdown HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
-    send_all(fd, req, strlen(req));
-    read_response(fd, &f->r[0]); /* no Connection: close: the server must end the connection */
+    http_client_send_all(fd, req, strlen(req));
+    http_client_read_response(
+        fd, &f->r[0]); /* no Connection: close: the server must end the connection */
     close(fd);
 }
 

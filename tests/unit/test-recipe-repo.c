@@ -12,16 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -33,7 +29,8 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/wf.h"
-#include "workers/docker.h"
+#include "support/daemon_fixture.h"
+#include "support/git_fixture.h"
 
 #define WAIT_MS 20000
 
@@ -45,81 +42,6 @@ typedef struct fixture {
     wf_daemon *d;
     int saved_stderr;
 } fixture;
-
-/* ---- git CLI ---- */
-
-static int git_in(const char *dir, char *out, size_t n, const char *const *args)
-{
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const char *argv[32] = {"git",
-                                "-C",
-                                dir,
-                                "-c",
-                                "user.name=wf",
-                                "-c",
-                                "user.email=wf@t",
-                                "-c",
-                                "init.defaultBranch=main"};
-        size_t k = 9;
-        for (size_t i = 0; args[i] != NULL && k < 31; i++)
-            argv[k++] = args[i];
-        argv[k] = NULL;
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        execvp("git", (char *const *)argv);
-        _exit(127);
-    }
-    close(pfd[1]);
-    size_t len = 0;
-    char buf[1024];
-    ssize_t r;
-    while ((r = read(pfd[0], buf, sizeof(buf))) > 0) {
-        if (out != NULL && len + 1 < n) {
-            size_t take = (size_t)r < n - 1 - len ? (size_t)r : n - 1 - len;
-            memcpy(out + len, buf, take);
-            len += take;
-        }
-    }
-    close(pfd[0]);
-    if (out != NULL) {
-        out[len] = '\0';
-        while (len > 0 && out[len - 1] == '\n')
-            out[--len] = '\0';
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-#define GIT(dir, ...)                                                                              \
-    assert_int_equal(git_in((dir), NULL, 0, (const char *[]){__VA_ARGS__, NULL}), 0)
-
-static void put(const char *dir, const char *rel, const char *text)
-{
-    char *path = wf_asprintf("%s/%s", dir, rel);
-    char *parent = wf_strdup(path);
-    *strrchr(parent, '/') = '\0';
-    assert_int_equal(wf_fs_mkdirs(parent, 0755), 0);
-    assert_int_equal(wf_fs_write_atomic(path, text, strlen(text), 0644), 0);
-    free(parent);
-    free(path);
-}
-
-/* Commits everything in src with message m; the new head into out. */
-static void commit(fixture *f, const char *m, char out[41])
-{
-    GIT(f->src, "add", "-A");
-    GIT(f->src, "commit", "-q", "--allow-empty", "-m", m);
-    char buf[64];
-    assert_int_equal(git_in(f->src, buf, sizeof(buf), (const char *[]){"rev-parse", "HEAD", NULL}),
-                     0);
-    assert_int_equal(strlen(buf), 40);
-    memcpy(out, buf, 41);
-}
 
 static const char demo_v1[] = "name: demo-pkg\n"
                               "versions: [\"1.0.0\"]\n"
@@ -138,8 +60,7 @@ static int setup(void **state)
     snprintf(f->root, sizeof(f->root), "/tmp/wf-test-recipe-repo-XXXXXX");
     if (mkdtemp(f->root) == NULL)
         return -1;
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    setenv("HOME", f->root, 1);
+    git_fixture_isolate(f->root);
     f->src = wf_asprintf("%s/src", f->root);
     f->state = wf_asprintf("%s/state", f->root);
     f->log = wf_asprintf("%s/daemon.log", f->root);
@@ -183,19 +104,10 @@ static wf_config *make_config(fixture *f, const char *url, int pull_requests)
                              "shutdown_grace: 1\n"
                              "workers: []\n",
                              f->state, f->root, url, pull_requests ? "true" : "false");
-    wf_config *c = NULL;
-    wf_diag_list diags = {NULL, 0};
     char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
-    int rc = wf_config_parse(&c, file, yaml, strlen(yaml), &diags);
-    for (size_t i = 0; i < diags.n; i++) {
-        char *line = wf_diag_format(&diags.items[i]);
-        fprintf(stdout, "%s\n", line);
-        free(line);
-    }
-    wf_diag_list_release(&diags);
+    wf_config *c = daemon_fixture_parse_config(file, yaml);
     free(file);
     free(yaml);
-    assert_int_equal(rc, 0);
     return c;
 }
 
@@ -207,20 +119,12 @@ static void on_tick(uv_timer_t *t)
 /* wf_daemon_new only: the recipes of the last commit in force are loaded here already. */
 static void daemon_new(fixture *f, const char *url, int pull_requests)
 {
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    wf_config *cfg = make_config(f, url, pull_requests);
-    char *err = NULL;
-    int rc = wf_daemon_new(&f->d, &f->loop, cfg, &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_new: %s", err ? err : wf_strerror(rc));
+    f->d = daemon_fixture_new(&f->loop, make_config(f, url, pull_requests));
 }
 
 static void daemon_start(fixture *f)
 {
-    char *err = NULL;
-    int rc = wf_daemon_start(f->d, &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_start: %s", err ? err : wf_strerror(rc));
+    daemon_fixture_start(f->d);
     assert_int_equal(uv_timer_init(&f->loop, &f->tick), 0);
     assert_int_equal(uv_timer_start(&f->tick, on_tick, 50, 50), 0);
 }
@@ -230,11 +134,7 @@ static void daemon_stop(fixture *f, uint64_t ms)
 {
     uv_close((uv_handle_t *)&f->tick, NULL);
     uint64_t t0 = wf_now_ms();
-    wf_daemon_shutdown(f->d);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    wf_daemon_free(f->d);
-    f->d = NULL;
-    assert_int_equal(uv_loop_close(&f->loop), 0);
+    daemon_fixture_stop(&f->loop, &f->d);
     uint64_t took = wf_now_ms() - t0;
     if (took > ms)
         fail_msg("the daemon took %llu ms to stop, want at most %llu", (unsigned long long)took,
@@ -367,9 +267,9 @@ static void test_commits(void **state)
 {
     fixture *f = *state;
     char c1[41], c2[41], c3[41], c4[41], c5[41], c6[41];
-    put(f->src, "recipes/demo.yaml", demo_v1);
-    put(f->src, "README", "recipes for the test\n");
-    commit(f, "one", c1);
+    git_fixture_put(f->src, "recipes/demo.yaml", demo_v1);
+    git_fixture_put(f->src, "README", "recipes for the test\n");
+    git_fixture_commit(f->src, "one", c1);
     GIT(f->src, "update-ref", "refs/pull/1/head", c1);
 
     daemon_new(f, f->src, 1);
@@ -397,23 +297,23 @@ static void test_commits(void **state)
     free(pulls);
 
     /* A new version: only its job is queued, by a "commit" request. */
-    put(f->src, "recipes/demo.yaml", demo_v2);
-    commit(f, "two", c2);
+    git_fixture_put(f->src, "recipes/demo.yaml", demo_v2);
+    git_fixture_commit(f->src, "two", c2);
     poll_to(f, c2);
     wait_field(f, "commit", c2);
     assert_int_equal(count_jobs(f), 2);
     assert_newest_job(f, "1.1", c2);
 
     /* A commit outside the recipes path schedules nothing. */
-    put(f->src, "README", "changed\n");
-    commit(f, "three", c3);
+    git_fixture_put(f->src, "README", "changed\n");
+    git_fixture_commit(f->src, "three", c3);
     poll_to(f, c3);
     wait_field(f, "commit", c3);
     assert_int_equal(count_jobs(f), 2);
 
     /* A broken recipe: the last good set stays, the error has its position. */
-    put(f->src, "recipes/demo.yaml", "name: demo-pkg\nversions: [\"1.0.0\"\n");
-    commit(f, "four", c4);
+    git_fixture_put(f->src, "recipes/demo.yaml", "name: demo-pkg\nversions: [\"1.0.0\"\n");
+    git_fixture_commit(f->src, "four", c4);
     poll_to(f, c4);
     assert_non_null(f->d->recipe_errors);
     assert_non_null(strstr(f->d->recipe_errors, "demo.yaml:"));
@@ -425,7 +325,7 @@ static void test_commits(void **state)
 
     /* The recipes path vanishes: an error naming the path and the commit. */
     GIT(f->src, "rm", "-q", "-r", "recipes");
-    commit(f, "five", c5);
+    git_fixture_commit(f->src, "five", c5);
     poll_to(f, c5);
     char *e = repo_field(f, "error");
     assert_non_null(strstr(e, "'recipes' does not exist in commit"));
@@ -434,8 +334,8 @@ static void test_commits(void **state)
     free(e);
 
     /* Fixed: the set of the new commit is in force, the errors are gone. */
-    put(f->src, "recipes/demo.yaml", demo_v2);
-    commit(f, "six", c6);
+    git_fixture_put(f->src, "recipes/demo.yaml", demo_v2);
+    git_fixture_commit(f->src, "six", c6);
     poll_to(f, c6);
     wait_field(f, "commit", c6);
     assert_null(f->d->recipe_errors);
@@ -487,8 +387,8 @@ static void test_restart(void **state)
 {
     fixture *f = *state;
     char c1[41];
-    put(f->src, "recipes/demo.yaml", demo_v1);
-    commit(f, "one", c1);
+    git_fixture_put(f->src, "recipes/demo.yaml", demo_v1);
+    git_fixture_commit(f->src, "one", c1);
     daemon_new(f, f->src, 0);
     daemon_start(f);
     wait_field(f, "commit", c1);
@@ -516,30 +416,11 @@ static void test_restart(void **state)
     free(exp);
 }
 
-/* A loopback port with nothing listening, or a listener that never answers. */
-static int loopback_listener(int *port, int keep)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    socklen_t len = sizeof(a);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    if (!keep) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static void test_unreachable_at_start(void **state)
 {
     fixture *f = *state;
     int port = 0;
-    loopback_listener(&port, 0);
+    close(git_fixture_silent_listener(&port)); /* nothing listens: connections are refused */
     char *url = wf_asprintf("git://127.0.0.1:%d/recipes.git", port);
     daemon_new(f, url, 1);
     daemon_start(f);
@@ -567,7 +448,7 @@ static void test_close_during_fetch(void **state)
 {
     fixture *f = *state;
     int port = 0;
-    int fd = loopback_listener(&port, 1);
+    int fd = git_fixture_silent_listener(&port);
     char *url = wf_asprintf("git://127.0.0.1:%d/recipes.git", port);
     daemon_new(f, url, 0);
     daemon_start(f);
@@ -589,15 +470,8 @@ int main(void)
 {
     if (wf_hash_init() != 0)
         return 1;
-    wf_docker_client dc = {0};
-    char *why = NULL;
-    if (wf_docker_detect(&dc, "", &why) != 0) {
-        printf("SKIP: test-recipe-repo needs a docker client binary: %s\n",
-               why ? why : "not found");
-        free(why);
+    if (!daemon_fixture_have_docker("test-recipe-repo"))
         return 77;
-    }
-    wf_docker_client_release(&dc);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),

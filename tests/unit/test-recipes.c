@@ -23,7 +23,7 @@
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/wf.h"
-#include "workers/docker.h"
+#include "support/daemon_fixture.h"
 
 static int have_docker;
 
@@ -183,15 +183,14 @@ static void test_recipe_copy(void **state)
 /* ---- a daemon on a private loop ---- */
 
 typedef struct fixture {
-    char root[64];
-    char *state_dir, *recipes_dir, *sock;
+    daemon_dirs dirs;
     uv_loop_t loop;
     wf_daemon *d;
 } fixture;
 
 static char *path_in(const fixture *f, const char *name)
 {
-    return wf_asprintf("%s/%s", f->recipes_dir, name);
+    return wf_asprintf("%s/%s", f->dirs.recipes_dir, name);
 }
 
 /* Writes a recipe file the way editors that save atomically do: a temporary file renamed over
@@ -252,33 +251,16 @@ static wf_config *make_config(const fixture *f, const char *recipes)
                              "images:\n"
                              "  linux/amd64: {image: \"b:amd64\", python: [cp311]}\n"
                              "workers: []\n",
-                             f->state_dir, f->sock, recipes);
-    wf_config *c = NULL;
-    wf_diag_list diags = {NULL, 0};
-    char *file = wf_asprintf("%s/wheelfarmd.yaml", f->root);
-    int rc = wf_config_parse(&c, file, yaml, strlen(yaml), &diags);
-    for (size_t i = 0; i < diags.n; i++) {
-        char *line = wf_diag_format(&diags.items[i]);
-        fprintf(stderr, "%s\n", line);
-        free(line);
-    }
-    wf_diag_list_release(&diags);
-    free(file);
+                             f->dirs.state_dir, f->dirs.sock, recipes);
+    wf_config *c = daemon_fixture_parse_config(f->dirs.config_file, yaml);
     free(yaml);
-    assert_int_equal(rc, 0);
     return c;
 }
 
 static int setup(void **state)
 {
     fixture *f = wf_calloc(1, sizeof(*f));
-    snprintf(f->root, sizeof(f->root), "/tmp/wf-test-recipes-XXXXXX");
-    if (mkdtemp(f->root) == NULL)
-        return -1;
-    f->state_dir = wf_asprintf("%s/state", f->root);
-    f->recipes_dir = wf_asprintf("%s/recipes", f->root);
-    f->sock = wf_asprintf("%s/api.sock", f->root);
-    if (wf_fs_mkdirs(f->recipes_dir, 0755) != 0)
+    if (daemon_dirs_init(&f->dirs, "recipes") != 0)
         return -1;
     *state = f;
     return 0;
@@ -287,10 +269,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    int rc = wf_fs_remove_tree(f->root);
-    free(f->state_dir);
-    free(f->recipes_dir);
-    free(f->sock);
+    int rc = daemon_dirs_release(&f->dirs);
     free(f);
     return rc;
 }
@@ -299,34 +278,7 @@ static void start_daemon(fixture *f, const char *recipes)
 {
     if (!have_docker)
         skip();
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    char *err = NULL;
-    int rc = wf_daemon_new(&f->d, &f->loop, make_config(f, recipes), &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_new: %s", err ? err : wf_strerror(rc));
-    rc = wf_daemon_start(f->d, &err);
-    if (rc != 0)
-        fail_msg("wf_daemon_start: %s", err ? err : wf_strerror(rc));
-}
-
-static void walk_cb(uv_handle_t *handle, void *arg)
-{
-    (void)arg;
-    fprintf(stderr, "left open: handle type %s (closing %d)\n", uv_handle_type_name(handle->type),
-            uv_is_closing(handle));
-}
-
-/* Drains the daemon as SIGTERM would; the loop must close cleanly (the watcher's handles too). */
-static void stop_daemon(fixture *f)
-{
-    wf_daemon_shutdown(f->d);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    wf_daemon_free(f->d);
-    f->d = NULL;
-    int lc = uv_loop_close(&f->loop);
-    if (lc != 0)
-        uv_walk(&f->loop, walk_cb, NULL);
-    assert_int_equal(lc, 0);
+    f->d = daemon_fixture_up(&f->loop, make_config(f, recipes));
 }
 
 /* The jobs of the newest request, and that request's trigger kind and detail. */
@@ -407,11 +359,11 @@ static void test_reload(void **state)
     fixture *f = *state;
     write_recipe(f, "a.yaml", "demo-a", "\"1.0\"", "-O2");
     write_recipe(f, "b.yaml", "demo-b", "\"1.0\"", "-O2");
-    start_daemon(f, f->recipes_dir);
+    start_daemon(f, f->dirs.recipes_dir);
     wf_daemon *d = f->d;
     assert_int_equal(d->recipes->n, 2);
     assert_null(d->recipe_errors);
-    assert_string_equal(d->recipes_source, f->recipes_dir);
+    assert_string_equal(d->recipes_source, f->dirs.recipes_dir);
     assert_true(d->recipes_loaded_at > 0);
     /* Start-up loads and schedules nothing. */
     assert_int_equal(count_jobs(d), 0);
@@ -422,14 +374,14 @@ static void test_reload(void **state)
     /* Nothing changed: nothing scheduled, no request. */
     size_t changed = 99;
     int64_t before = newest_request_id(d);
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed), 0);
     assert_int_equal(changed, 0);
     assert_int_equal(newest_request_id(d), before);
 
     /* demo-a gains a version: only 1.1 is queued (1.0's key is unchanged and already queued),
      * and nothing of demo-b. */
     write_recipe(f, "a.yaml", "demo-a", "\"1.0\", \"1.1\"", "-O2");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed), 0);
     assert_int_equal(changed, 1);
     newest n;
     newest_get(d, &n);
@@ -444,7 +396,7 @@ static void test_reload(void **state)
 
     /* demo-b's environment changes: its build gets a new key and is queued again. */
     write_recipe(f, "b.yaml", "demo-b", "\"1.0\"", "-O3");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed), 0);
     assert_int_equal(changed, 1);
     newest_get(d, &n);
     assert_int_equal(n.n, 1);
@@ -460,11 +412,12 @@ static void test_reload(void **state)
     write_atomic(f, "a.yaml",
                  "name: demo-a\nversions: [\"9.0\"]\nsource: {sdist: upstream}\n"
                  "pyhton: [cp311]\n");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), WF_EINVAL);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed),
+                     WF_EINVAL);
     assert_ptr_equal(d->recipes, good);
     assert_int_equal(find(d, "demo-a")->n_versions, 2);
     assert_non_null(d->recipe_errors);
-    char *want = wf_asprintf("%s/a.yaml:4:1: unknown key 'pyhton'", f->recipes_dir);
+    char *want = wf_asprintf("%s/a.yaml:4:1: unknown key 'pyhton'", f->dirs.recipes_dir);
     if (strstr(d->recipe_errors, want) == NULL)
         fail_msg("recipe_errors '%s' lacks '%s'", d->recipe_errors, want);
     free(want);
@@ -475,7 +428,8 @@ static void test_reload(void **state)
 
     /* Broken YAML, in the other file: still the same set, the position of the syntax error. */
     write_atomic(f, "b.yaml", "name: demo-b\nversions: [\"1.0\"\nsource: {sdist: upstream}\n");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), WF_EINVAL);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed),
+                     WF_EINVAL);
     assert_ptr_equal(d->recipes, good);
     assert_true(d->recipe_diags.n >= 2);
     assert_non_null(strstr(d->recipe_errors, "/b.yaml:"));
@@ -483,7 +437,7 @@ static void test_reload(void **state)
     /* Fixed, back to what was in force: reloaded, errors cleared, nothing to build. */
     write_recipe(f, "a.yaml", "demo-a", "\"1.0\", \"1.1\"", "-O2");
     write_recipe(f, "b.yaml", "demo-b", "\"1.0\"", "-O3");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed), 0);
     assert_int_equal(changed, 0);
     assert_null(d->recipe_errors);
     assert_int_equal(d->recipe_diags.n, 0);
@@ -492,7 +446,7 @@ static void test_reload(void **state)
     /* A removed recipe leaves the set and schedules nothing; a new one is built. */
     remove_file(f, "b.yaml");
     write_recipe(f, "c.yaml", "demo-c", "\"3.0\"", "");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed), 0);
     assert_int_equal(changed, 1);
     assert_null(find(d, "demo-b"));
     newest_get(d, &n);
@@ -506,14 +460,14 @@ static void test_reload(void **state)
     write_atomic(f, "c.yaml",
                  "name: demo-c\nversions: [\"3.0\"]\nsource: {sdist: upstream}\n"
                  "python: [cp312]\n");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, &watch_trigger, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, &watch_trigger, &changed), 0);
     assert_null(d->recipe_errors);
     assert_int_equal(d->recipe_warnings.n, 1);
     assert_non_null(strstr(d->recipe_warnings.items[0].message, "cp312"));
     assert_int_equal(count_jobs(d), queued);
     /* Another recipe changes: demo-c is not planned again and keeps its warning. */
     write_recipe(f, "a.yaml", "demo-a", "\"1.0\", \"1.1\"", "-O1");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, NULL, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, NULL, &changed), 0);
     assert_int_equal(changed, 1);
     assert_int_equal(d->recipe_warnings.n, 1);
     assert_non_null(strstr(d->recipe_warnings.items[0].file, "c.yaml"));
@@ -521,11 +475,12 @@ static void test_reload(void **state)
 
     /* Start-up style (no trigger): loads, schedules nothing. */
     write_recipe(f, "c.yaml", "demo-c", "\"3.0\", \"3.1\"", "");
-    assert_int_equal(wf__recipes_reload(d, f->recipes_dir, NULL, &changed), 0);
+    assert_int_equal(wf__recipes_reload(d, f->dirs.recipes_dir, NULL, &changed), 0);
     assert_int_equal(changed, 1);
     assert_int_equal(d->recipe_warnings.n, 0);
     assert_int_equal(count_jobs(d), queued);
-    stop_daemon(f);
+    /* Drained as SIGTERM would; the loop must close cleanly (the watcher's handles too). */
+    daemon_fixture_stop(&f->loop, &f->d);
 }
 
 /* A broken recipe set at start-up stops the daemon with every problem in the message. */
@@ -540,7 +495,7 @@ static void test_broken_at_start(void **state)
     assert_int_equal(uv_loop_init(&f->loop), 0);
     char *err = NULL;
     wf_daemon *d = NULL;
-    int rc = wf_daemon_new(&d, &f->loop, make_config(f, f->recipes_dir), &err);
+    int rc = wf_daemon_new(&d, &f->loop, make_config(f, f->dirs.recipes_dir), &err);
     assert_int_equal(rc, WF_ECONFIG);
     assert_null(d);
     assert_non_null(err);
@@ -604,12 +559,7 @@ static void run_script(fixture *f, const step *steps, size_t n)
     s.poll.data = &s;
     uv_timer_start(&s.poll, on_poll, 10, 10);
     uv_run(&f->loop, UV_RUN_DEFAULT);
-    wf_daemon_free(f->d);
-    f->d = NULL;
-    int lc = uv_loop_close(&f->loop);
-    if (lc != 0)
-        uv_walk(&f->loop, walk_cb, NULL);
-    assert_int_equal(lc, 0);
+    daemon_fixture_close(&f->loop, &f->d);
     if (s.failed != NULL)
         fail_msg("step '%s' did not happen within %d ms", s.failed, STEP_TIMEOUT_MS);
 }
@@ -720,7 +670,7 @@ static void test_watch_directory(void **state)
     fixture *f = *state;
     write_recipe(f, "a.yaml", "demo-a", "\"1.0\"", "-O2");
     write_recipe(f, "b.yaml", "demo-b", "\"1.0\"", "-O2");
-    start_daemon(f, f->recipes_dir);
+    start_daemon(f, f->dirs.recipes_dir);
     assert_true(f->d->watch.enabled && f->d->watch.armed && f->d->watch.is_dir);
     build_all(f->d, "demo-a");
     build_all(f->d, "demo-b");
@@ -817,16 +767,8 @@ int main(void)
 {
     if (wf_hash_init() != 0)
         return 1;
-    wf_docker_client dc;
-    char *why = NULL;
-    if (wf_docker_detect(&dc, "", &why) == 0) {
-        have_docker = 1;
-        wf_docker_client_release(&dc);
-    } else {
-        printf("SKIP (daemon tests): they need a docker client binary: %s\n",
-               why ? why : "not found");
-        free(why);
-    }
+    /* Without one, only the daemon tests are skipped. */
+    have_docker = daemon_fixture_have_docker("test-recipes (its daemon tests)");
     /* Keep the suite quiet: the daemon logs reloads at info. */
     wf_log_set_level(WF_LOG_WARN);
     const struct CMUnitTest tests[] = {
