@@ -627,9 +627,7 @@ static void upstream_answer(upstream *u, int fd)
     ssize_t n;
     while (strstr(req.ptr ? req.ptr : "", "\r\n\r\n") == NULL &&
            (n = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
-        wf_buf_add(&req, chunk, (size_t)n);
-        wf_buf_add(&req, "", 0);
-        req.len--;
+        wf_buf_add(&req, chunk, (size_t)n); /* keeps req NUL-terminated for strstr */
     }
     int ms = atomic_load(&u->delay_ms);
     for (int waited = 0; waited < ms && !atomic_load(&u->stop); waited += 20)
