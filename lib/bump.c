@@ -150,22 +150,51 @@ static const char *summary_word(wf_bump_verdict v)
     }
 }
 
+/* One release for ordering: its version parsed once (valid == 0 when it is not PEP 440). */
+typedef struct order_slot {
+    wf_pep440 parsed;
+    int valid;
+    const char *text;
+    size_t index;
+} order_slot;
+
+/* Newest first; invalid texts after every valid one, among themselves as wf_pep440_cmp_str
+ * orders them (reversed, like the valid ones); equal versions keep their input order. */
+static int newest_first(const void *a, const void *b)
+{
+    const order_slot *x = a, *y = b;
+    int c;
+    if (x->valid && y->valid)
+        c = wf_pep440_cmp(&y->parsed, &x->parsed);
+    else if (x->valid != y->valid)
+        c = x->valid ? -1 : 1;
+    else
+        c = strcmp(y->text, x->text);
+    if (c != 0)
+        return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
 void wf_bump_order(const wf_bump_release *releases, size_t n, size_t *order)
 {
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    /* Insertion sort: stable (equal versions keep their input order), needs no comparator
-     * state (qsort has no context argument) and n is small: a project page lists at most a few
-     * thousand versions. */
-    for (size_t i = 1; i < n; i++) {
-        size_t x = order[i], j = i;
-        while (j > 0 &&
-               wf_pep440_cmp_str(releases[order[j - 1]].version, releases[x].version) < 0) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = x;
+    /* Each version is parsed once and sorted with qsort: a project page can list thousands of
+     * releases, and comparing strings (a parse per comparison) in an insertion sort was
+     * quadratic in them. The index tie-break keeps the order stable. */
+    order_slot *slots = wf_calloc(n ? n : 1, sizeof(*slots));
+    for (size_t i = 0; i < n; i++) {
+        const char *v = releases[i].version;
+        slots[i].text = v;
+        slots[i].index = i;
+        slots[i].valid = wf_pep440_parse(&slots[i].parsed, v, strlen(v)) == 0;
     }
+    if (n > 1)
+        qsort(slots, n, sizeof(*slots), newest_first);
+    for (size_t i = 0; i < n; i++) {
+        order[i] = slots[i].index;
+        if (slots[i].valid)
+            wf_pep440_release(&slots[i].parsed);
+    }
+    free(slots);
 }
 
 char *wf_bump_summary(const wf_bump_release *releases, size_t n, const wf_bump_verdict *verdicts,

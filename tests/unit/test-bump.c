@@ -10,6 +10,7 @@
 
 #include "lib/bump.h"
 #include "lib/duration.h"
+#include "lib/pep440.h"
 #include "lib/wf.h"
 
 #define NOW 1750000000LL
@@ -268,6 +269,41 @@ static void test_order(void **state)
         assert_int_equal(order[i], want[i]);
 }
 
+/* Thousands of releases in upload (ascending) order, with invalid texts mixed in: newest first,
+ * invalid ones last in reverse strcmp order, equal versions in input order. */
+static void test_order_many(void **state)
+{
+    (void)state;
+    enum { N = 6000 };
+    wf_bump_release *rels = wf_calloc(N, sizeof(*rels));
+    char **texts = wf_calloc(N, sizeof(*texts));
+    for (size_t i = 0; i < N; i++) {
+        if (i % 1000 == 7)
+            texts[i] = wf_asprintf("not-a-version-%zu", i);
+        else if (i == 4000)
+            texts[i] = wf_strdup("1.3999.0"); /* equals release 3999 ("1.3999"), comes later */
+        else
+            texts[i] = wf_asprintf("1.%zu", i);
+        rels[i].version = texts[i];
+    }
+    size_t *order = wf_calloc(N, sizeof(*order));
+    wf_bump_order(rels, N, order);
+    assert_int_equal(order[0], N - 1);
+    for (size_t k = 1; k < N - 6; k++) { /* the valid ones: never newer than the one before */
+        assert_true(wf_pep440_cmp_str(texts[order[k - 1]], texts[order[k]]) >= 0);
+        if (order[k] == 4000)
+            assert_int_equal(order[k - 1], 3999); /* stable among equals */
+    }
+    static const size_t invalid[] = {7, 5007, 4007, 3007, 2007, 1007}; /* "…-7" > "…-5007" */
+    for (size_t k = 0; k < 6; k++)
+        assert_int_equal(order[N - 6 + k], invalid[k]);
+    for (size_t i = 0; i < N; i++)
+        free(texts[i]);
+    free(texts);
+    free(order);
+    free(rels);
+}
+
 static void test_duration(void **state)
 {
     (void)state;
@@ -321,9 +357,8 @@ static void test_duration(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select),
-        cmocka_unit_test(test_reasons),
-        cmocka_unit_test(test_order),
+        cmocka_unit_test(test_select),   cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_order),    cmocka_unit_test(test_order_many),
         cmocka_unit_test(test_duration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
