@@ -25,10 +25,10 @@ fixture_ext-1.0.0-cp311-cp311-*manylinux*_x86_64.whl) ok "wheel $whl has a manyl
 *) fail "unexpected wheel name $whl" ;;
 esac
 
-curl -fsS "$INDEX" | grep -q 'fixture-ext' || fail "project missing from $INDEX"
+curl -fsS "$INDEX" | has 'fixture-ext' || fail "project missing from $INDEX"
 page=$(curl -fsS "${INDEX}fixture-ext/")
-echo "$page" | grep -q '<!DOCTYPE html>' || fail "index page has no doctype"
-echo "$page" | grep -q "$whl#sha256=" || fail "index page lacks a #sha256= link to $whl"
+echo "$page" | has '<!DOCTYPE html>' || fail "index page has no doctype"
+echo "$page" | has "$whl#sha256=" || fail "index page lacks a #sha256= link to $whl"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "${INDEX}Fixture_Ext/")
 [ "$code" = "301 ${INDEX}fixture-ext/" ] || fail "non-normalized name answered '$code'"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${INDEX}no-such-project/")

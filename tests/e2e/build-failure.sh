@@ -51,7 +51,7 @@ new=$(echo "$out" | sed -n 's/.*retried as job \([0-9]*\).*/\1/p')
 rc=0
 err=$("$WF" retry "$job" 2>&1) || rc=$?
 [ $rc -eq 2 ] || fail "a second retry while job $new is active exited $rc"
-echo "$err" | grep -q "already queued or running as job $new" || fail "second retry said: $err"
+echo "$err" | has "already queued or running as job $new" || fail "second retry said: $err"
 [ "$(job_field "$new" '["retry_of"]')" = "$job" ] || fail "job $new does not say it retries $job"
 req=$(job_field "$new" '["request"]')
 python3 - "$WHEELFARM_SOCKET" "$req" <<'PY' || fail "the retry's request does not record who asked"
@@ -116,7 +116,7 @@ att=$("$WF" show "$gjob" --json | python3 -c 'import json,sys; a=json.load(sys.s
 [ "$att" = "local:succeeded" ] || fail "attempts: $att"
 "$WF" retry "$gjob" >/dev/null 2>&1 && fail "a succeeded job was retried"
 err=$("$WF" retry "$gjob" 2>&1 || true)
-echo "$err" | grep -q "succeeded; there is nothing to retry" || fail "retry of a succeeded job said: $err"
+echo "$err" | has "succeeded; there is nothing to retry" || fail "retry of a succeeded job said: $err"
 ok "an unreachable worker is unhealthy ($reason); the job ran on worker local only; retry of a succeeded job is refused"
 
 ajob=$("$WF" build good-ext --platform linux/arm64 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')

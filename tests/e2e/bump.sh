@@ -93,7 +93,7 @@ done
 [ -n "$port" ] || fail "index-server.py did not start: $(cat "$T/index-requests.log")"
 UPSTREAM=http://127.0.0.1:$port/simple/
 page=$(curl -fsS -H 'Accept: application/vnd.pypi.simple.v1+json' "${UPSTREAM}fixture-ext/")
-echo "$page" | grep -q '"yanked": "broken build"' || fail "the index does not serve PEP 691 JSON"
+echo "$page" | has '"yanked": "broken build"' || fail "the index does not serve PEP 691 JSON"
 ok "upstream index on $UPSTREAM: fixture-ext 1.0, 1.1, 1.2 (yanked), 2.0rc1 as real sdists"
 
 # ---- recipes and config ----
@@ -142,11 +142,11 @@ ok "daemon up on port $WF_PORT, schedule 0 0 1 1 * (UTC), max_builds 1"
 # ---- phase 1: what a bump would do, and why ----
 out=$("$WF" bump --dry-run) || fail "bump --dry-run failed: $out"
 echo "$out" | sed 's/^/    /'
-echo "$out" | grep -Eq '^fixture-ext +>=1\.0,<2 +would build +1\.1 ' || fail "the table does not say 1.1 would be built"
-echo "$out" | grep -Eq '^  1\.2 +yanked +yanked \(broken build\)$' || fail "1.2 is not reported as yanked"
-echo "$out" | grep -Eq "^  2\.0rc1 +excluded +pre-release, and 'track: >=1\.0,<2' excludes it$" ||
+echo "$out" | has -E '^fixture-ext +>=1\.0,<2 +would build +1\.1 ' || fail "the table does not say 1.1 would be built"
+echo "$out" | has -E '^  1\.2 +yanked +yanked \(broken build\)$' || fail "1.2 is not reported as yanked"
+echo "$out" | has -E "^  2\.0rc1 +excluded +pre-release, and 'track: >=1\.0,<2' excludes it$" ||
     fail "2.0rc1 is not reported as a pre-release the specifier excludes"
-echo "$out" | grep -Eq '^wf-bump-other +>=3 +deferred \(max_builds 1\) +3\.0 ' || fail "max_builds did not defer the second recipe"
+echo "$out" | has -E '^wf-bump-other +>=3 +deferred \(max_builds 1\) +3\.0 ' || fail "max_builds did not defer the second recipe"
 ok "bump --dry-run: 1.1 would be built; 1.2 yanked, 2.0rc1 excluded; max_builds 1 defers wf-bump-other 3.0"
 
 json=$("$WF" bump --dry-run fixture-ext --json) || fail "bump --dry-run --json failed"
@@ -168,7 +168,7 @@ start_daemon "$T/wf.yaml"
 json=$("$WF" bump --dry-run fixture-ext --json) || fail "bump --dry-run (min_age) failed"
 echo "$json" | jq_py 'v["recipes"][0]["version"] == "1.0" and v["recipes"][0]["versions"][2]["verdict"] == "too-young" and v["recipes"][0]["versions"][2]["reason"] == "uploaded 10d ago; min_age is 15d"' |
     grep -qx True || fail "min_age 15d did not hold 1.1 back: $json"
-"$WF" bump --dry-run fixture-ext | grep -Eq '^  1\.1 +too-young +uploaded 10d ago; min_age is 15d$' ||
+"$WF" bump --dry-run fixture-ext | has -E '^  1\.1 +too-young +uploaded 10d ago; min_age is 15d$' ||
     fail "the table does not say 1.1 is too young"
 ok "min_age 15d: 1.1 (uploaded 10d ago) is too young, 1.0 would be built"
 mv "$up/simple/fixture-ext/index.json" "$up/simple/fixture-ext/index.json.off"
@@ -198,7 +198,7 @@ done
 [ "$(echo "$job" | wc -w)" = 1 ] || fail "the scheduled run queued more than one job: $job"
 trig=$("$WF" show "$job" --json | jq_py '" ".join([v["trigger"]["kind"], v["trigger"]["upstream_version"], v["version"]])')
 [ "$trig" = "bump 1.1 1.1" ] || fail "job $job: trigger/version '$trig', want 'bump 1.1 1.1'"
-"$WF" show "$job" | grep -q 'newest 1.1 (2.0rc1 excluded, 1.2 yanked)' || fail "wheelfarm show lacks the bump's why"
+"$WF" show "$job" | has 'newest 1.1 (2.0rc1 excluded, 1.2 yanked)' || fail "wheelfarm show lacks the bump's why"
 [ "$(api /api/v1/bump | jq_py 'v["runs"][-1]["kind"]')" = schedule ] || fail "the first run is not a scheduled one"
 ok "the scheduled run queued fixture-ext 1.1 as job $job (trigger bump, upstream version 1.1)"
 
@@ -226,7 +226,7 @@ done
 api "/api/v1/bump/runs/$next" | jq_py 'v["queued"] == 0 and v["recipes"][0]["outcome"] == "built" and v["recipes"][0]["version"] == "1.1"' |
     grep -qx True || fail "the next scheduled run did not find 1.1 built: $(api "/api/v1/bump/runs/$next")"
 [ "$("$WF" jobs --json | jq_py 'len(v["jobs"])')" = 1 ] || fail "the next run queued another job"
-"$WF" bump --dry-run | grep -Eq '^fixture-ext +>=1\.0,<2 +up to date +1\.1 ' || fail "bump --dry-run does not say up to date"
+"$WF" bump --dry-run | has -E '^fixture-ext +>=1\.0,<2 +up to date +1\.1 ' || fail "bump --dry-run does not say up to date"
 ok "the next scheduled run (run $next) queued nothing: 1.1 already built"
 
 # ---- phase 3: a firing missed while the daemon was down runs at start-up ----

@@ -49,7 +49,7 @@ ok "cancel during a download ends the job at once"
 # Cancel a running build.
 job=$("$WF" build fixture-ext --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')
 for _ in $(seq 1 100); do
-    "$WF" logs "$job" 2>/dev/null | grep -q 'before_build.sh' && break
+    "$WF" logs "$job" 2>/dev/null | has 'before_build.sh' && break
     sleep 0.2
 done
 "$WF" cancel "$job" >/dev/null
@@ -67,7 +67,7 @@ ok "cancel stops a running build; its log stays readable"
 out=$("$WF" build fixture-ext --json)
 job=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')
 for _ in $(seq 1 100); do
-    "$WF" logs "$job" 2>/dev/null | grep -q 'before_build.sh' && break
+    "$WF" logs "$job" 2>/dev/null | has 'before_build.sh' && break
     sleep 0.2
 done
 stop_daemon

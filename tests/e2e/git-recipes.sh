@@ -109,7 +109,7 @@ job1=$(job_for 1.0.0)
 [ -n "$job1" ] || fail "the first commit queued no fixture-ext 1.0.0 job: $("$WF" jobs)"
 [ "$(job_field "$job1" '["trigger"]["kind"]')" = commit ] || fail "job $job1 trigger is not commit"
 [ "$(job_field "$job1" '["trigger"]["commit"]')" = "$c1" ] || fail "job $job1 trigger commit is not $c1"
-"$WF" recipes | grep -q "recipes from branch main of $GIT_URL (path recipes): commit ${c1:0:12}" ||
+"$WF" recipes | has "recipes from branch main of $GIT_URL (path recipes): commit ${c1:0:12}" ||
     fail "wheelfarm recipes does not name the repository: $("$WF" recipes 2>&1)"
 wait_built "$job1"
 ok "the first commit ${c1:0:12} was built (job $job1, trigger commit)"
@@ -124,7 +124,7 @@ wait_repo commit "$c2" $((POLL + 10))
 ok "commit ${c2:0:12} in force after $(($(date +%s) - t0)) s (poll every $POLL s)"
 job2=$(job_for 1.0.1)
 [ -n "$job2" ] || fail "commit $c2 queued no fixture-ext 1.0.1 job: $("$WF" jobs)"
-"$WF" show "$job2" | grep -q "^trigger: *commit .*${c2:0:12} on main: branch main of $GIT_URL moved from ${c1:0:12} to ${c2:0:12}" ||
+"$WF" show "$job2" | has "^trigger: *commit .*${c2:0:12} on main: branch main of $GIT_URL moved from ${c1:0:12} to ${c2:0:12}" ||
     fail "wheelfarm show $job2 lacks the commit trigger: $("$WF" show "$job2")"
 wait_built "$job2"
 python3 -m venv "$T/venv"
@@ -160,7 +160,7 @@ rc=0
 grep -q "$GIT_URL.*refused" "$T/recipes.err" || fail "wheelfarm recipes does not show the error: $(cat "$T/recipes.err")"
 grep -q "fixture-ext" "$T/recipes.out" || fail "the recipes in force vanished: $(cat "$T/recipes.out")"
 grep -q "warn recipes: cannot fetch.*$GIT_URL.*refused" "$T/wheelfarmd.log" || fail "the log lacks the fetch error"
-curl -fsS "${INDEX}fixture-ext/" | grep -q "fixture_ext-1.0.1-" || fail "the index is not served while git is down"
+curl -fsS "${INDEX}fixture-ext/" | has "fixture_ext-1.0.1-" || fail "the index is not served while git is down"
 ok "git server down: '$err' in wheelfarm recipes (exit 1) and the log; the index is still served"
 
 # The server is back: the next poll works and picks up what was pushed meanwhile.

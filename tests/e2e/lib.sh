@@ -10,6 +10,15 @@ WF=$WF_BUILD_DIR/cli/wheelfarm
 unset PIP_FIND_LINKS PIP_INDEX_URL PIP_EXTRA_INDEX_URL
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 
+# has [GREP_OPTIONS] PATTERN: `grep -q` that reads its whole input first. Under pipefail a
+# plain `cmd | grep -q` fails whenever grep stops at an early match while cmd still writes (a
+# long build log): cmd dies of SIGPIPE and the pipeline reports that, not the match.
+has() {
+    local in
+    in=$(cat)
+    grep -q "$@" <<<"$in"
+}
+
 T=$(mktemp -d /tmp/wf-e2e.XXXXXX)
 pids=()
 cleanup_hooks=() # commands cleanup runs after the processes are gone (remote-engine.sh's teardown)

@@ -70,8 +70,8 @@ forge: {kind: github, api: "http://127.0.0.1:$FPORT", repo: acme/recipes, token_
         public_url: "http://wheelfarm.test"}
 EOC
 start_daemon "$T/wf.yaml"
-for _ in $(seq 1 100); do "$WF" recipes 2>/dev/null | grep -q fixture-ext && break; sleep 0.2; done
-"$WF" recipes | grep -q fixture-ext || fail "the recipes of branch main were not loaded"
+for _ in $(seq 1 100); do "$WF" recipes 2>/dev/null | has fixture-ext && break; sleep 0.2; done
+"$WF" recipes | has fixture-ext || fail "the recipes of branch main were not loaded"
 ok "daemon up on port $WF_PORT with the recipes of branch main"
 BASE=http://127.0.0.1:$WF_PORT
 
@@ -159,10 +159,10 @@ pr_sha=$(job_field "$job2" '["artifact"]["sha256"]')
 main_whl=$(echo "$main_page" | sed -n 's/.*>\(fixture_ext[^<]*\.whl\)<.*/\1/p')
 [ "$(job_field "$job2" '["artifact"]["url"]')" = "/pr/7/files/fixture-ext/$pr_whl" ] || fail "artifact url $(job_field "$job2" '["artifact"]["url"]')"
 page=$(curl -fsS "$BASE/pr/7/simple/fixture-ext/")
-echo "$page" | grep -q "href=\"../../files/fixture-ext/$pr_whl#sha256=$pr_sha\"" || fail "the channel's page lacks its own $pr_whl: $page"
-echo "$page" | grep -q "href=\"../../../../files/fixture-ext/$main_whl#sha256=$main_sha\"" || fail "the channel's page lacks main's linked $main_whl: $page"
+echo "$page" | has "href=\"../../files/fixture-ext/$pr_whl#sha256=$pr_sha\"" || fail "the channel's page lacks its own $pr_whl: $page"
+echo "$page" | has "href=\"../../../../files/fixture-ext/$main_whl#sha256=$main_sha\"" || fail "the channel's page lacks main's linked $main_whl: $page"
 [ "$(echo "$page" | grep -c '\.whl#sha256=')" = 2 ] || fail "the channel lists other wheels than the head's two: $page"
-curl -fsS "$BASE/pr/7/simple/" | grep -q 'fixture-ext' || fail "the channel's root page lacks fixture-ext"
+curl -fsS "$BASE/pr/7/simple/" | has 'fixture-ext' || fail "the channel's root page lacks fixture-ext"
 [ "$(curl -fsS "${INDEX}fixture-ext/")" = "$main_page" ] || fail "the main index page changed"
 [ "$(curl -fsS "$BASE/files/fixture-ext/$main_whl" | sha256sum | cut -c1-64)" = "$main_sha" ] || fail "main's file was replaced"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/files/fixture-ext/$pr_whl")" = 404 ] || fail "the pull request's wheel reached /files/"

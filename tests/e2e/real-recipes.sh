@@ -98,7 +98,7 @@ ok "daemon up on port $WF_PORT with upstream_index $UPSTREAM"
 out=$("$WF" sources add "$SEED_DIR"/debian/*) || fail "wheelfarm sources add failed: $out"
 for f in "$SEED_DIR"/debian/*; do
     want=$(sha256sum "$f" | cut -d' ' -f1)
-    echo "$out" | grep -q "^$want  $(stat -c %s "$f")  $f\$" || fail "sources add did not report $f as $want: $out"
+    echo "$out" | has "^$want  $(stat -c %s "$f")  $f\$" || fail "sources add did not report $f as $want: $out"
     [ -f "$T/var/cache/sha256/$want" ] || fail "$f is not in the cache as sha256/$want"
 done
 ok "wheelfarm sources add stored $(echo "$out" | wc -l) Debian tarballs by sha256"
@@ -107,7 +107,7 @@ code=$(curl -s -o "$T/tcp.json" -w '%{http_code}' -X POST -H "Authorization: Bea
 [ "$code" = 403 ] && grep -q 'socket' "$T/tcp.json" || fail "sources over TCP answered $code: $(cat "$T/tcp.json")"
 rc=0
 out=$("$WF" sources add "$SEED_DIR/debian" 2>&1) || rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q 'not a regular file' || fail "adding a directory: exit $rc, $out"
+[ $rc = 1 ] && echo "$out" | has 'not a regular file' || fail "adding a directory: exit $rc, $out"
 rc=0
 "$WF" sources add "$T/no-such.tar.gz" 2>/dev/null || rc=$?
 [ $rc = 2 ] || fail "adding a missing file exited $rc, not 2"
@@ -131,7 +131,7 @@ for job in $jobs; do
     secs=$(job_field "$job" '["finished_at"] - v["started_at"]')
     say "job $job: $recipe $py $platform built in ${secs}s: $whl"
     case $tag in *manylinux_2_*) ;; *) fail "job $job: platform tag '$tag' is not manylinux" ;; esac
-    "$WF" show "$job" | grep -q "platform: *$tag\$" || fail "wheelfarm show $job does not print $tag"
+    "$WF" show "$job" | has "platform: *$tag\$" || fail "wheelfarm show $job does not print $tag"
     project=$(job_field "$job" '["artifact"]["url"].split("/")[2]')
     curl -fsS -o "$T/$whl" "http://127.0.0.1:$WF_PORT/files/$project/$whl"
     wheel_has_lib "$T/$whl" "$(lib_of "$recipe")" || fail "$whl carries no $(lib_of "$recipe") in its .libs/"
@@ -141,9 +141,9 @@ for job in $jobs; do
         # config as its substitute: the log says it was used, show lists it, the wheel carries
         # what librdkafka links for SASL_SSL.
         read -r pin use <<<"$(sed -n 's/^  - for: \(.*\)/\1/p; s/^    use: \(.*\)/\1/p' "$SUBSTITUTES" | paste -sd' ')"
-        "$WF" logs "$job" | grep -q "^\[wheelfarm\] zstd: using substitute sha256:$use for sha256:$pin ($T/wf.yaml:[0-9]*: Debian's repack" ||
+        "$WF" logs "$job" | has "^\[wheelfarm\] zstd: using substitute sha256:$use for sha256:$pin ($T/wf.yaml:[0-9]*: Debian's repack" ||
             fail "job $job: the log does not say zstd used the substitute: $("$WF" logs "$job" | grep -m3 'zstd\|substitute')"
-        "$WF" show "$job" | grep -q "^substitute: *zstd: sha256:$use for sha256:$pin ($T/wf.yaml:[0-9]*: " ||
+        "$WF" show "$job" | has "^substitute: *zstd: sha256:$use for sha256:$pin ($T/wf.yaml:[0-9]*: " ||
             fail "wheelfarm show $job does not list the substitute: $("$WF" show "$job")"
         for l in 'libssl.*\.so' 'libcrypto.*\.so' 'libsasl2.*\.so' 'libzstd.*\.so'; do
             wheel_has_lib "$T/$whl" "$l" || fail "$whl carries no $l"
@@ -153,7 +153,7 @@ for job in $jobs; do
 
     verdict=$(/usr/bin/docker run --rm --platform "$platform" -v "$T:/w:ro" "$builder" auditwheel show "/w/$whl" 2>&1) ||
         fail "auditwheel show $whl: $verdict"
-    echo "$verdict" | grep -q "platform tag:" && echo "$verdict" | grep -q '"manylinux_2_' ||
+    echo "$verdict" | has "platform tag:" && echo "$verdict" | has '"manylinux_2_' ||
         fail "auditwheel show names no manylinux policy: $verdict"
     ok "auditwheel show: $(echo "$verdict" | tr '\n' ' ' | grep -o '"manylinux_2_[0-9]*_[a-z0-9_]*"' | head -n1)"
 

@@ -51,7 +51,7 @@ remote_docker_local() {
 # The subnet: 10.231.N.0/30 with N from the pid, unless chosen; refused if already in use.
 remote_pick_subnet() {
     local base=${WF_REMOTE_SUBNET:-10.231.$(($$ % 250 + 1))}
-    if ip -o addr show | grep -q " ${base//./\\.}\.[12]/"; then
+    if ip -o addr show | has " ${base//./\\.}\.[12]/"; then
         fail "addresses $base.1/$base.2 are in use on this machine (set WF_REMOTE_SUBNET=10.231.X)"
     fi
     REMOTE_HOST_ADDR=$base.1

@@ -71,7 +71,7 @@ workers="  - {name: local, driver: docker, endpoint: \"unix:///var/run/docker.so
 write_config "$T/bad.yaml" "$workers}"
 rc=0
 out=$("$WFD" --config "$T/bad.yaml" --check-config 2>&1) || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q "endpoint '$REMOTE_ENDPOINT' has no TLS" ||
+[ $rc = 2 ] && echo "$out" | has "endpoint '$REMOTE_ENDPOINT' has no TLS" ||
     fail "a tcp:// worker without tls was not refused (exit $rc): $out"
 ok "--check-config refuses a tcp:// worker that says nothing about TLS"
 write_config "$T/wf.yaml" "$workers,

@@ -91,16 +91,16 @@ for j in $jobs; do
     py=$(job_field "$j" '["python"]')
     case $whl in fixture_ext-1.0.0-$py-$py-*manylinux*_x86_64.whl) ;; *) fail "job $j ($py) made $whl" ;; esac
     log=$("$WF" logs "$j")
-    echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: testing in the runtime image' || fail "job $j: the test did not run in the runtime stage"
+    echo "$log" | has -E '^#[0-9]+ [0-9.]+ wheelfarm: testing in the runtime image' || fail "job $j: the test did not run in the runtime stage"
     want=3.${py#cp3}
-    echo "$log" | grep -Eq "^#[0-9]+ [0-9.]+ wheelfarm-test-python $want\$" || fail "job $j: the test did not run with python $want"
-    echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: test passed' || fail "job $j: no test verdict in the log"
+    echo "$log" | has -E "^#[0-9]+ [0-9.]+ wheelfarm-test-python $want\$" || fail "job $j: the test did not run with python $want"
+    echo "$log" | has -E '^#[0-9]+ [0-9.]+ wheelfarm: test passed' || fail "job $j: no test verdict in the log"
     seen="$seen $py:$whl"
 done
 ok "one request built and tested cp311 and cp313 in the runtime image (no compiler, no libwfnum):$seen"
 page=$(curl -fsS "${INDEX}fixture-ext/")
 for py in cp311 cp313; do
-    echo "$page" | grep -q "fixture_ext-1.0.0-$py-$py-" || fail "index lacks the $py wheel"
+    echo "$page" | has "fixture_ext-1.0.0-$py-$py-" || fail "index lacks the $py wheel"
 done
 ok "the index serves both wheels"
 
@@ -111,10 +111,10 @@ jid=$("$WF" jobs --json | python3 -c 'import json,sys; print([j["id"] for j in j
 [ "$(job_field "$jid" '["state"]')" = failed ] || fail "job $jid is not failed"
 [ "$(job_field "$jid" '.get("artifact")')" = None ] || fail "job $jid has an artifact"
 log=$("$WF" logs "$jid") || fail "wheelfarm logs $jid failed"
-echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: testing in the runtime image' || fail "job $jid's log does not show the test stage"
-echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: test_command failed \(exit 1\)' || fail "job $jid's log lacks the test verdict: $(echo "$log" | tail -n 20)"
-echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ \+ python -c raise SystemExit\(1\)' || fail "job $jid's log does not show the failing test: $(echo "$log" | tail -n 20)"
-if echo "$log" | grep -Eq '^#[0-9]+ [0-9.]+ wheelfarm: test passed'; then fail "job $jid's log says the test passed"; fi
+echo "$log" | has -E '^#[0-9]+ [0-9.]+ wheelfarm: testing in the runtime image' || fail "job $jid's log does not show the test stage"
+echo "$log" | has -E '^#[0-9]+ [0-9.]+ wheelfarm: test_command failed \(exit 1\)' || fail "job $jid's log lacks the test verdict: $(echo "$log" | tail -n 20)"
+echo "$log" | has -E '^#[0-9]+ [0-9.]+ \+ python -c raise SystemExit\(1\)' || fail "job $jid's log does not show the failing test: $(echo "$log" | tail -n 20)"
+if echo "$log" | has -E '^#[0-9]+ [0-9.]+ wheelfarm: test passed'; then fail "job $jid's log says the test passed"; fi
 # The job's error is the template's short verdict, not the client's "did not complete
 # successfully" line with the whole RUN command.
 err=$(job_field "$jid" '["error"]')

@@ -85,7 +85,7 @@ new=$(jobs_after "$last")
     fail "the edit of fixture-ext.yaml queued other jobs than fixture-ext 1.0.0 cp313: $new"
 job=$(echo "$new" | awk '{print $1}')
 [ "$(job_field "$job" '["trigger"]["kind"]')" = watch ] || fail "job $job's trigger is not watch"
-"$WF" show "$job" | grep -q "^trigger: *watch: recipes changed: fixture-ext.yaml" ||
+"$WF" show "$job" | has "^trigger: *watch: recipes changed: fixture-ext.yaml" ||
     fail "wheelfarm show $job lacks the watch trigger: $("$WF" show "$job")"
 wait_state "$job" succeeded
 ok "editing fixture-ext.yaml built exactly fixture-ext 1.0.0 cp313 (job $job, trigger watch); cp311 and fixture-two were not rebuilt"
@@ -115,7 +115,7 @@ ok "a broken save keeps the set in force; wheelfarm recipes (exit 1), the API an
 # Bad YAML on top: the syntax error's position is shown too, and the daemon keeps serving.
 printf 'name: fixture-two\nversions: ["1.0.0"\nsource: {}\n' >"$T/recipes/fixture-two.yaml"
 for _ in $(seq 1 100); do
-    recipes_py 'v["errors"][0]["message"] if v["errors"] else ""' | grep -q "YAML syntax error" && break
+    recipes_py 'v["errors"][0]["message"] if v["errors"] else ""' | has "YAML syntax error" && break
     sleep 0.1
 done
 text=$(recipes_py 'v["errors"][0]["text"]')
@@ -144,7 +144,7 @@ job=$(echo "$new" | awk '{print $1}')
 "$WF" recipes >/dev/null 2>"$T/recipes.err" || fail "wheelfarm recipes still fails after the fix: $(cat "$T/recipes.err")"
 [ "$(recipes_py 'v["source"]')" = "$T/recipes" ] || fail "recipes source is not $T/recipes"
 wait_state "$job" succeeded
-curl -fsS "${INDEX}fixture-two/" | grep -q 'fixture_two-1.0.0-cp313-cp313-.*\.whl#sha256=' ||
+curl -fsS "${INDEX}fixture-two/" | has 'fixture_two-1.0.0-cp313-cp313-.*\.whl#sha256=' ||
     fail "the cp313 wheel of fixture-two is not in the index"
 ok "an atomic save (temp file + mv) fixed it: reloaded, exactly fixture-two 1.0.0 cp313 built (job $job) and published"
 

@@ -93,7 +93,7 @@ reason=$(workers_py "w['dead']['reason']")
 case $reason in *"engine unreachable"*"no-engine.sock"*) ;; *) fail "dead worker's reason: $reason" ;; esac
 [ "$(workers_py "w['w2']['context'] + ' ' + ','.join(w['w1']['labels'])")" = "default role=e2e" ] ||
     fail "context or labels not shown: $("$WF" workers --json)"
-"$WF" workers | grep -q "^dead: engine unreachable" || fail "the table does not show why 'dead' is unhealthy"
+"$WF" workers | has "^dead: engine unreachable" || fail "the table does not show why 'dead' is unhealthy"
 ok "w1 (endpoint) and w2 (context) are healthy; 'dead' is unhealthy: $reason"
 
 # Six jobs on two one-slot workers.
@@ -176,7 +176,7 @@ sleep 1
 why=$(job_field "$aj" '["wait_reason"]')
 case $why in "no healthy worker for linux/arm64: 'fake-arm' (the engine is linux/amd64"*"is unhealthy") ;;
 *) fail "arm64 wait reason: $why" ;; esac
-"$WF" show "$aj" | grep -q "no healthy worker for linux/arm64" || fail "wheelfarm show does not say why the job waits"
+"$WF" show "$aj" | has "no healthy worker for linux/arm64" || fail "wheelfarm show does not say why the job waits"
 "$WF" cancel "$aj" >/dev/null
 ok "a job for a platform without a healthy worker waits: $why"
 
