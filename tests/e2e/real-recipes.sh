@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# real-recipes.sh PLATFORM SPEC... - shipped recipes of real packages with native libraries, built
+# real-recipes.sh PLATFORM SPEC... - recipes of real packages with native libraries (the shipped
+# ones in recipes/, else the examples in examples/recipes/), built
 # without the internet: scripts/seed-sources fetches the native tarballs from Debian's source
 # packages and the sdists (plus build requirements) into a local upstream index served on
 # loopback; `wheelfarm sources add` seeds the daemon's cache (so the recipes' upstream URLs are
@@ -27,7 +28,9 @@ lib_of() {
     confluent-kafka) echo 'librdkafka.*\.so' ;;
     pyyaml) echo 'libyaml.*\.so' ;;
     pillow) echo 'libjpeg.*\.so' ;;
-    *) fail "no checks for recipe '$1'" ;;
+    lxml) echo 'libxslt.*\.so' ;;
+    pyzmq) echo 'libzmq.*\.so' ;;
+    *) echo '.*\.so' ;; # a recipe without its own checks: some grafted library
     esac
 }
 check_of() {
@@ -61,12 +64,37 @@ Image.new("RGB", (16, 16), (1, 2, 3)).save(b, "JPEG")
 assert Image.open(io.BytesIO(b.getvalue())).size == (16, 16)
 print("CHECK: JPEG round trip works with libjpeg API", features.version("jpg"))
 PY
+    lxml) cat <<'PY' ;;
+from lxml import etree
+assert etree.LIBXML_VERSION == (2, 9, 14) and etree.LIBXSLT_VERSION == (1, 1, 35)
+style = etree.XSLT(etree.XML(b'<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+                             b'<xsl:template match="/a"><b><xsl:value-of select="count(c)"/></b></xsl:template>'
+                             b'</xsl:stylesheet>'))
+assert str(style(etree.XML(b"<a><c/><c/></a>"))).strip().endswith("<b>2</b>")
+print("CHECK: XSLT works with libxml2", etree.LIBXML_VERSION, "libxslt", etree.LIBXSLT_VERSION)
+PY
+    pyzmq) cat <<'PY' ;;
+import zmq
+assert zmq.zmq_version() == "4.3.4" and zmq.has("curve")
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+a.bind("inproc://e2e")
+b.connect("inproc://e2e")
+b.send(b"hi")
+assert a.recv() == b"hi"
+ctx.destroy(linger=0)
+print("CHECK: PAIR over inproc works with libzmq", zmq.zmq_version(), "with CURVE")
+PY
+    *) echo "import importlib.metadata as m; print('CHECK: installed $1', m.version('$1'))" ;;
     esac
 }
 # The libraries (names for ctypes.util.find_library) the clean machine must not have: the wheel
 # has to carry them.
 sonames_of() {
-    case "$1" in confluent-kafka) echo rdkafka sasl2 ;; pyyaml) echo yaml ;; pillow) echo jpeg ;; esac
+    case "$1" in
+    confluent-kafka) echo rdkafka sasl2 ;; pyyaml) echo yaml ;; pillow) echo jpeg ;;
+    lxml) echo xml2 xslt exslt ;; pyzmq) echo zmq ;;
+    esac
 }
 
 seed_sources
@@ -83,8 +111,11 @@ names=()
 for spec in "$@"; do
     name=${spec%%==*}
     names+=("$name")
+    recipe=$WF_SOURCE_ROOT/recipes/$name.yaml
+    [ -f "$recipe" ] || recipe=$WF_SOURCE_ROOT/examples/recipes/$name.yaml
+    [ -f "$recipe" ] || fail "no recipe $name.yaml in recipes/ or examples/recipes/"
     sed -e "s#^  python: .*#  python: [${pys//,/, }]#" -e "s#^  platforms: .*#  platforms: [$platform]#" \
-        "$WF_SOURCE_ROOT/recipes/$name.yaml" >"$T/recipes/$name.yaml"
+        "$recipe" >"$T/recipes/$name.yaml"
 done
 write_config "$T/wf.yaml" "  - {name: w, driver: docker, platforms: [$platform], slots: 1, emulated: $emulated}"
 # The recipe's test command runs in the clean runtime image, as it does for users.

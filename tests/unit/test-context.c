@@ -243,6 +243,13 @@ static void test_render_sdist_with_native(void **state)
     assert_non_null(strstr(s, "COPY native/wfnum.archive native/wfnum.sh /wf/native/\n"));
     assert_null(strstr(s, "@NATIVE@"));
     assert_null(strstr(s, "#@native"));
+    /* Libraries installed into /usr/local/lib64 are found by ldconfig, auditwheel and
+     * pkg-config, before the first native dependency is built. */
+    char *lib64 = strstr(s, "RUN echo /usr/local/lib64 >/etc/ld.so.conf.d/");
+    assert_non_null(lib64);
+    assert_true(lib64 < strstr(s, "COPY native/wfnum.archive"));
+    assert_non_null(strstr(s, "\nENV PKG_CONFIG_PATH=/usr/local/lib/pkgconfig:/usr/local/lib64/"
+                              "pkgconfig:/usr/local/share/pkgconfig\n"));
     /* The native stage must not depend on the python tag or the source: nothing before the
      * build stage copies wf/ or src/. */
     char *build = strstr(s, "FROM native AS build");
