@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/api_bump.h"
+#include "daemon/api_json.h"
 #include "daemon/api_sources.h"
 #include "daemon/internal.h"
 #include "daemon/planner.h"
@@ -24,42 +25,14 @@
 #define API_MAX_SPECS 256
 #define API_MAX_JOBS 4096
 
-static void reply_json(wf_http_response *res, int status, cJSON *body)
-{
-    char *text = cJSON_PrintUnformatted(body);
-    res->status = status;
-    res->content_type = "application/json";
-    wf_buf_adds(&res->body, text ? text : "{}");
-    wf_buf_adds(&res->body, "\n");
-    cJSON_free(text);
-    cJSON_Delete(body);
-}
-
-static void reply_error(wf_http_response *res, int status, const char *msg, const char *hint)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    if (hint != NULL)
-        cJSON_AddStringToObject(o, "hint", hint);
-    reply_json(res, status, o);
-}
-
-static void add_str_or_null(cJSON *o, const char *key, const char *v)
-{
-    if (v != NULL)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 static cJSON *artifact_json(const wf_artifact_row *a)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "filename", a->filename);
     cJSON_AddStringToObject(o, "sha256", a->sha256);
     cJSON_AddNumberToObject(o, "size", (double)a->size);
-    add_str_or_null(o, "platform_tag", a->platform_tag);
-    add_str_or_null(o, "requires_python", a->requires_python);
+    wf_api_add_str_or_null(o, "platform_tag", a->platform_tag);
+    wf_api_add_str_or_null(o, "requires_python", a->requires_python);
     /* Where the channel serves it (a wheel linked from main is served by the channel too). */
     char *prefix = wf_channel_url_prefix(a->channel);
     char *url = wf_asprintf("%s/files/%s/%s", prefix, a->project, a->filename);
@@ -84,17 +57,17 @@ static cJSON *trigger_json(wf_daemon *d, int64_t request_id)
         return NULL;
     }
     cJSON *t = cJSON_CreateObject();
-    add_str_or_null(t, "kind", kind);
-    add_str_or_null(t, "user", user);
-    add_str_or_null(t, "commit", o.commit);
-    add_str_or_null(t, "ref", o.ref);
+    wf_api_add_str_or_null(t, "kind", kind);
+    wf_api_add_str_or_null(t, "user", user);
+    wf_api_add_str_or_null(t, "commit", o.commit);
+    wf_api_add_str_or_null(t, "ref", o.ref);
     if (o.pr > 0)
         cJSON_AddNumberToObject(t, "pr", (double)o.pr);
     else
         cJSON_AddNullToObject(t, "pr");
-    add_str_or_null(t, "head_sha", o.head_sha);
-    add_str_or_null(t, "upstream_version", o.upstream_version);
-    add_str_or_null(t, "detail", o.detail);
+    wf_api_add_str_or_null(t, "head_sha", o.head_sha);
+    wf_api_add_str_or_null(t, "upstream_version", o.upstream_version);
+    wf_api_add_str_or_null(t, "detail", o.detail);
     cJSON_AddNumberToObject(t, "created_at", (double)created);
     free(kind);
     free(user);
@@ -138,14 +111,6 @@ static cJSON *lease_json(wf_daemon *d, const wf_job_row *j)
     return o;
 }
 
-static void add_id_or_null(cJSON *o, const char *key, int64_t v)
-{
-    if (v != 0)
-        cJSON_AddNumberToObject(o, key, (double)v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
 {
     cJSON *o = cJSON_CreateObject();
@@ -162,7 +127,7 @@ static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
     cJSON_AddStringToObject(o, "platform", j->platform);
     cJSON_AddStringToObject(o, "channel", j->channel != NULL ? j->channel : "");
     cJSON_AddStringToObject(o, "state", wf_job_state_name(j->state));
-    add_str_or_null(o, "worker", j->worker);
+    wf_api_add_str_or_null(o, "worker", j->worker);
     cJSON_AddBoolToObject(o, "emulated", j->emulated);
     cJSON_AddStringToObject(o, "build_key", j->build_key);
     cJSON_AddBoolToObject(o, "forced", j->forced);
@@ -170,16 +135,16 @@ static cJSON *job_json(wf_daemon *d, const wf_job_row *j)
     cJSON_AddNumberToObject(o, "created_at", (double)j->created_at);
     cJSON_AddNumberToObject(o, "started_at", (double)j->started_at);
     cJSON_AddNumberToObject(o, "finished_at", (double)j->finished_at);
-    add_str_or_null(o, "error", j->error);
+    wf_api_add_str_or_null(o, "error", j->error);
     char *why = wait_reason(d, j);
-    add_str_or_null(o, "wait_reason", why);
+    wf_api_add_str_or_null(o, "wait_reason", why);
     free(why);
     cJSON_AddNumberToObject(o, "infra_failures", j->infra_failures);
-    add_id_or_null(o, "not_before", j->not_before);
-    add_str_or_null(o, "avoid_worker", j->avoid_worker);
-    add_id_or_null(o, "retry_of", j->retry_of);
+    wf_api_add_id_or_null(o, "not_before", j->not_before);
+    wf_api_add_str_or_null(o, "avoid_worker", j->avoid_worker);
+    wf_api_add_id_or_null(o, "retry_of", j->retry_of);
     cJSON_AddItemToObject(o, "lease", lease_json(d, j));
-    add_str_or_null(o, "last_log_line", wf__run_last_line(d, j->id));
+    wf_api_add_str_or_null(o, "last_log_line", wf__run_last_line(d, j->id));
     wf_artifact_row a = {0};
     if (j->state == WF_JOB_SUCCEEDED &&
         (wf_store_artifact_by_job(d->store, j->id, &a) == 0 ||
@@ -225,11 +190,6 @@ static int is(const wf_http_request *req, const char *method, const char *path)
            req->path_len == strlen(path) && memcmp(req->path, path, req->path_len) == 0;
 }
 
-static int method_is(const wf_http_request *req, const char *method)
-{
-    return req->method_len == strlen(method) && memcmp(req->method, method, req->method_len) == 0;
-}
-
 static void api_status(wf_daemon *d, wf_http_response *res)
 {
     cJSON *o = cJSON_CreateObject();
@@ -242,7 +202,7 @@ static void api_status(wf_daemon *d, wf_http_response *res)
     wf_store_count_jobs(d->store, WF_JOB_RUNNING, &r);
     cJSON_AddNumberToObject(jobs, "queued", (double)q);
     cJSON_AddNumberToObject(jobs, "running", (double)r);
-    reply_json(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 /* Reads a JSON array of strings; NULL array is fine (empty). Returns -1 on a wrong type. */
@@ -287,23 +247,23 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
     wf_plan plan = {NULL, 0};
     char *err = NULL;
     if (!cJSON_IsObject(body)) {
-        reply_error(res, 400, "the request body is not a JSON object",
-                    "send {\"specs\": [\"NAME\" or \"NAME==VERSION\"]}");
+        wf_api_reply_error(res, 400, "the request body is not a JSON object",
+                           "send {\"specs\": [\"NAME\" or \"NAME==VERSION\"]}");
         goto done;
     }
     if (string_array(cJSON_GetObjectItemCaseSensitive(body, "specs"), &specs, &n_specs) != 0 ||
         string_array(cJSON_GetObjectItemCaseSensitive(body, "platforms"), &platforms,
                      &n_platforms) != 0 ||
         string_array(cJSON_GetObjectItemCaseSensitive(body, "python"), &python, &n_python) != 0) {
-        reply_error(res, 400, "specs, platforms and python must be lists of strings",
-                    "at most 256 entries each");
+        wf_api_reply_error(res, 400, "specs, platforms and python must be lists of strings",
+                           "at most 256 entries each");
         goto done;
     }
     const wf_plan_request pr = {specs, n_specs, platforms, n_platforms, python, n_python};
     if (wf_plan_build(&plan, d->recipes, d->cfg, &pr, &err) != 0) {
-        reply_error(res, 400, err,
-                    "'wheelfarm recipes' lists each recipe with its versions, platforms and "
-                    "python tags");
+        wf_api_reply_error(res, 400, err,
+                           "'wheelfarm recipes' lists each recipe with its versions, platforms and "
+                           "python tags");
         goto done;
     }
     /* "NAME" of a tracking recipe without versions plans nothing: say what to do instead. */
@@ -312,33 +272,34 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
         if (r != NULL && r->n_versions == 0) {
             char *m = wf_asprintf("recipe '%s' lists no versions; it tracks '%s' upstream", r->name,
                                   r->track != NULL ? r->track : "");
-            reply_error(res, 400, m,
-                        "build one with NAME==VERSION, or run 'wheelfarm bump NAME' to build "
-                        "the newest version it tracks");
+            wf_api_reply_error(
+                res, 400, m,
+                "build one with NAME==VERSION, or run 'wheelfarm bump NAME' to build "
+                "the newest version it tracks");
             free(m);
             goto done;
         }
     }
     if (plan.n > API_MAX_JOBS) {
-        reply_error(res, 400, "the request expands to too many jobs",
-                    "ask for fewer recipes, versions, platforms or python tags at once");
+        wf_api_reply_error(res, 400, "the request expands to too many jobs",
+                           "ask for fewer recipes, versions, platforms or python tags at once");
         goto done;
     }
     if (d->state != WF_DAEMON_RUNNING) {
-        reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
+        wf_api_reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
         goto done;
     }
     const cJSON *force = cJSON_GetObjectItemCaseSensitive(body, "force");
     if (force != NULL && !cJSON_IsBool(force)) {
-        reply_error(res, 400, "force must be true or false", NULL);
+        wf_api_reply_error(res, 400, "force must be true or false", NULL);
         goto done;
     }
     /* A person's request: only "cli" or "api" may be claimed over the API; the other trigger
      * kinds are the daemon's own (watch, commit, pr, bump). */
     const char *kind = json_string(body, "trigger", "api");
     if (strcmp(kind, "cli") != 0 && strcmp(kind, "api") != 0) {
-        reply_error(res, 400, "trigger must be \"cli\" or \"api\"",
-                    "the other trigger kinds are recorded by the daemon itself");
+        wf_api_reply_error(res, 400, "trigger must be \"cli\" or \"api\"",
+                           "the other trigger kinds are recorded by the daemon itself");
         goto done;
     }
     const wf_trigger trigger = {.kind = kind, .user = json_string(body, "user", NULL)};
@@ -348,8 +309,8 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
     if (wf__submit(d, &plan, &trigger, cJSON_IsTrue(force), &sr, skipped) != 0) {
         cJSON_Delete(out);
         cJSON_Delete(skipped);
-        reply_error(res, 500, "cannot record the request in the state database",
-                    "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot record the request in the state database",
+                           "see the daemon's log");
         goto done;
     }
     wf_job_row *rows = NULL;
@@ -359,7 +320,7 @@ static void api_build(wf_daemon *d, const wf_http_request *req, wf_http_response
     cJSON_AddItemToObject(out, "jobs", jobs_array(d, rows, n));
     cJSON_AddItemToObject(out, "skipped", skipped);
     wf_job_rows_free(rows, n);
-    reply_json(res, 201, out);
+    wf_api_reply(res, 201, out);
 done:
     free(err);
     wf_plan_release(&plan);
@@ -373,7 +334,8 @@ static void api_request(wf_daemon *d, int64_t id, wf_http_response *res)
 {
     cJSON *trig = trigger_json(d, id);
     if (trig == NULL) {
-        reply_error(res, 404, "no such request", "'wheelfarm jobs' lists jobs and their requests");
+        wf_api_reply_error(res, 404, "no such request",
+                           "'wheelfarm jobs' lists jobs and their requests");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -386,7 +348,7 @@ static void api_request(wf_daemon *d, int64_t id, wf_http_response *res)
     wf_store_jobs_list(d->store, NULL, id, API_MAX_JOBS, &rows, &n);
     cJSON_AddItemToObject(o, "jobs", jobs_array(d, rows, n));
     wf_job_rows_free(rows, n);
-    reply_json(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 static void api_jobs(wf_daemon *d, const wf_http_request *req, wf_http_response *res)
@@ -396,25 +358,26 @@ static void api_jobs(wf_daemon *d, const wf_http_request *req, wf_http_response 
     int64_t limit = 100;
     wf_job_state st;
     if (state != NULL && wf_job_state_parse(state, &st) != 0) {
-        reply_error(res, 400, "unknown job state",
-                    "use one of queued, running, succeeded, failed, cancelled");
+        wf_api_reply_error(res, 400, "unknown job state",
+                           "use one of queued, running, succeeded, failed, cancelled");
         goto done;
     }
     if (limit_s != NULL &&
         (wf_parse_i64(limit_s, strlen(limit_s), &limit) != 0 || limit < 1 || limit > 10000)) {
-        reply_error(res, 400, "limit must be a number from 1 to 10000", "for example ?limit=50");
+        wf_api_reply_error(res, 400, "limit must be a number from 1 to 10000",
+                           "for example ?limit=50");
         goto done;
     }
     wf_job_row *rows = NULL;
     size_t n = 0;
     if (wf_store_jobs_list(d->store, state, 0, (int)limit, &rows, &n) != 0) {
-        reply_error(res, 500, "cannot list jobs", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot list jobs", "see the daemon's log");
         goto done;
     }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "jobs", jobs_array(d, rows, n));
     wf_job_rows_free(rows, n);
-    reply_json(res, 200, o);
+    wf_api_reply(res, 200, o);
 done:
     free(state);
     free(limit_s);
@@ -452,7 +415,7 @@ static void api_job(wf_daemon *d, int64_t id, wf_http_response *res)
 {
     wf_job_row j = {0};
     if (wf_store_job_get(d->store, id, &j) != 0) {
-        reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
+        wf_api_reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
         return;
     }
     cJSON *o = job_json(d, &j);
@@ -464,31 +427,31 @@ static void api_job(wf_daemon *d, int64_t id, wf_http_response *res)
         for (size_t i = 0; i < n; i++) {
             cJSON *a = cJSON_CreateObject();
             cJSON_AddNumberToObject(a, "n", att[i].n);
-            add_str_or_null(a, "worker", att[i].worker);
-            add_str_or_null(a, "state", att[i].state);
+            wf_api_add_str_or_null(a, "worker", att[i].worker);
+            wf_api_add_str_or_null(a, "state", att[i].state);
             cJSON_AddNumberToObject(a, "started_at", (double)att[i].started_at);
             cJSON_AddNumberToObject(a, "finished_at", (double)att[i].finished_at);
-            add_str_or_null(a, "error", att[i].error);
+            wf_api_add_str_or_null(a, "error", att[i].error);
             cJSON_AddItemToArray(arr, a);
         }
         wf_attempt_rows_free(att, n);
     }
     wf_job_row_release(&j);
-    reply_json(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 static void api_log(wf_daemon *d, const wf_http_request *req, int64_t id, wf_http_response *res)
 {
     wf_job_row j = {0};
     if (wf_store_job_get(d->store, id, &j) != 0) {
-        reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
+        wf_api_reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
         return;
     }
     char *off_s = wf_http_request_query(req, "offset");
     int64_t off = 0;
     if (off_s != NULL && (wf_parse_i64(off_s, strlen(off_s), &off) != 0 || off < 0)) {
-        reply_error(res, 400, "offset must be a non-negative number",
-                    "pass the X-Wheelfarm-Log-Size of the previous answer");
+        wf_api_reply_error(res, 400, "offset must be a non-negative number",
+                           "pass the X-Wheelfarm-Log-Size of the previous answer");
         goto done;
     }
     char *path = wf__daemon_log_path(d, id);
@@ -524,11 +487,11 @@ static void api_cancel(wf_daemon *d, int64_t id, wf_http_response *res)
     wf_job_state st;
     int rc = wf_store_job_cancel(d->store, id, &st);
     if (rc == WF_ENOTFOUND) {
-        reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
+        wf_api_reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
         return;
     }
     if (rc != 0) {
-        reply_error(res, 500, "cannot cancel the job", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot cancel the job", "see the daemon's log");
         return;
     }
     if (st == WF_JOB_RUNNING && !wf__run_cancel(d, id, 0)) {
@@ -568,7 +531,7 @@ static void retry_conflict(wf_daemon *d, const wf_job_row *j, wf_http_response *
     } else {
         msg = wf_asprintf("job %lld cannot be retried now", (long long)j->id);
     }
-    reply_error(res, 409, msg, hint);
+    wf_api_reply_error(res, 409, msg, hint);
     free(msg);
     free(hint);
 }
@@ -581,14 +544,14 @@ static void api_retry(wf_daemon *d, const wf_http_request *req, int64_t id, wf_h
     char *msg = NULL, *hint = NULL;
     cJSON *body = NULL;
     if (wf_store_job_get(d->store, id, &j) != 0) {
-        reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
+        wf_api_reply_error(res, 404, "no such job", "'wheelfarm jobs' lists them");
         return;
     }
     if (req->body_len > 0) {
         body = cJSON_ParseWithLength(req->body, req->body_len);
         if (!cJSON_IsObject(body)) {
-            reply_error(res, 400, "the request body is not a JSON object",
-                        "send {\"user\": \"NAME\"} or nothing");
+            wf_api_reply_error(res, 400, "the request body is not a JSON object",
+                               "send {\"user\": \"NAME\"} or nothing");
             goto done;
         }
     }
@@ -597,14 +560,14 @@ static void api_retry(wf_daemon *d, const wf_http_request *req, int64_t id, wf_h
                           (long long)id, wf_job_state_name(j.state));
         hint = wf_asprintf("wait for it to end ('wheelfarm show %lld'), or cancel it first",
                            (long long)id);
-        reply_error(res, 409, msg, hint);
+        wf_api_reply_error(res, 409, msg, hint);
         goto done;
     }
     if (j.state == WF_JOB_SUCCEEDED) {
         msg = wf_asprintf("job %lld succeeded; there is nothing to retry", (long long)id);
         hint = wf_asprintf("'wheelfarm build %s==%s --force' rebuilds a published wheel", j.recipe,
                            j.version);
-        reply_error(res, 409, msg, hint);
+        wf_api_reply_error(res, 409, msg, hint);
         goto done;
     }
     const wf_recipe *recipe = wf_recipe_list_find(d->recipes, j.recipe);
@@ -613,11 +576,11 @@ static void api_retry(wf_daemon *d, const wf_http_request *req, int64_t id, wf_h
                           "would not build the same thing",
                           j.recipe, (long long)id);
         hint = wf_asprintf("request a new build: 'wheelfarm build %s==%s'", j.recipe, j.version);
-        reply_error(res, 409, msg, hint);
+        wf_api_reply_error(res, 409, msg, hint);
         goto done;
     }
     if (d->state != WF_DAEMON_RUNNING) {
-        reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
+        wf_api_reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
         goto done;
     }
     const char *user = json_string(body, "user", NULL);
@@ -628,18 +591,18 @@ static void api_retry(wf_daemon *d, const wf_http_request *req, int64_t id, wf_h
         goto done;
     }
     if (rc != 0) {
-        reply_error(res, 500, "cannot record the retry in the state database",
-                    "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot record the retry in the state database",
+                           "see the daemon's log");
         goto done;
     }
     wf_log_info("job %lld: retried as job %lld (request %lld) by %s", (long long)id,
                 (long long)new_id, (long long)request, user ? user : "an unnamed user");
     wf_job_row_release(&j);
     if (wf_store_job_get(d->store, new_id, &j) != 0) {
-        reply_error(res, 500, "cannot read the new job", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot read the new job", "see the daemon's log");
         goto done;
     }
-    reply_json(res, 201, job_json(d, &j));
+    wf_api_reply(res, 201, job_json(d, &j));
     wf__sched_kick(d);
 done:
     free(msg);
@@ -664,7 +627,7 @@ static void add_diags(cJSON *o, const char *key, const wf_diag_list *diags)
     for (size_t i = 0; i < diags->n; i++) {
         const wf_diag *g = &diags->items[i];
         cJSON *e = cJSON_CreateObject();
-        add_str_or_null(e, "file", g->file);
+        wf_api_add_str_or_null(e, "file", g->file);
         if (g->line > 0)
             cJSON_AddNumberToObject(e, "line", g->line);
         else
@@ -673,7 +636,7 @@ static void add_diags(cJSON *o, const char *key, const wf_diag_list *diags)
             cJSON_AddNumberToObject(e, "column", g->column);
         else
             cJSON_AddNullToObject(e, "column");
-        add_str_or_null(e, "message", g->message);
+        wf_api_add_str_or_null(e, "message", g->message);
         char *text = wf_diag_format(g);
         cJSON_AddStringToObject(e, "text", text);
         free(text);
@@ -708,19 +671,19 @@ static void api_recipes(wf_daemon *d, wf_http_response *res)
         cJSON *nat = cJSON_AddArrayToObject(j, "native");
         for (size_t k = 0; k < r->n_native; k++)
             cJSON_AddItemToArray(nat, cJSON_CreateString(r->native[k].name));
-        add_str_or_null(j, "file", r->file);
+        wf_api_add_str_or_null(j, "file", r->file);
         cJSON_AddNumberToObject(j, "line", r->line);
         cJSON_AddItemToArray(arr, j);
     }
     add_diags(o, "errors", &d->recipe_diags);
     add_diags(o, "warnings", &d->recipe_warnings);
-    add_str_or_null(o, "source", d->recipes_source);
+    wf_api_add_str_or_null(o, "source", d->recipes_source);
     cJSON_AddNumberToObject(o, "loaded_at", (double)d->recipes_loaded_at);
     if (d->recipe_repo != NULL) {
         cJSON_AddItemToObject(o, "repository", wf__recipe_repo_json(d->recipe_repo));
         wf__recipe_repo_errors(d->recipe_repo, cJSON_GetObjectItemCaseSensitive(o, "errors"));
     }
-    reply_json(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 static void api_prs(wf_daemon *d, wf_http_response *res)
@@ -728,7 +691,7 @@ static void api_prs(wf_daemon *d, wf_http_response *res)
     wf_pr_row *rows = NULL;
     size_t n = 0;
     if (wf_store_prs_list(d->store, NULL, &rows, &n) != 0) {
-        reply_error(res, 500, "cannot list pull requests", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot list pull requests", "see the daemon's log");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -739,18 +702,18 @@ static void api_prs(wf_daemon *d, wf_http_response *res)
             cJSON_AddItemToArray(arr, p);
     }
     wf_pr_rows_free(rows, n);
-    reply_json(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 static void api_pr(wf_daemon *d, int64_t number, wf_http_response *res)
 {
     cJSON *p = wf__pr_json(d, number);
     if (p == NULL) {
-        reply_error(res, 404, "no such pull request",
-                    "pull requests appear once a webhook or a poll reported them");
+        wf_api_reply_error(res, 404, "no such pull request",
+                           "pull requests appear once a webhook or a poll reported them");
         return;
     }
-    reply_json(res, 200, p);
+    wf_api_reply(res, 200, p);
 }
 
 /* A known path asked with the wrong method is 405, not 404. */
@@ -786,25 +749,25 @@ void wf__api_handle(const wf_http_request *req, wf_http_response *res, void *ctx
         ; /* answered there */
     else if (is(req, "GET", "/api/v1/prs"))
         api_prs(d, res);
-    else if (method_is(req, "GET") && path_id(req, "/api/v1/prs/", &id, &rest, &rest_len) &&
+    else if (wf_api_method_is(req, "GET") && path_id(req, "/api/v1/prs/", &id, &rest, &rest_len) &&
              rest_len == 0)
         api_pr(d, id, res);
-    else if (method_is(req, "GET") && path_id(req, "/api/v1/requests/", &id, &rest, &rest_len) &&
-             rest_len == 0)
+    else if (wf_api_method_is(req, "GET") &&
+             path_id(req, "/api/v1/requests/", &id, &rest, &rest_len) && rest_len == 0)
         api_request(d, id, res);
     else if (path_id(req, "/api/v1/jobs/", &id, &rest, &rest_len)) {
-        if (method_is(req, "GET") && rest_len == 0)
+        if (wf_api_method_is(req, "GET") && rest_len == 0)
             api_job(d, id, res);
-        else if (method_is(req, "GET") && rest_len == 4 && memcmp(rest, "/log", 4) == 0)
+        else if (wf_api_method_is(req, "GET") && rest_len == 4 && memcmp(rest, "/log", 4) == 0)
             api_log(d, req, id, res);
-        else if (method_is(req, "POST") && rest_len == 7 && memcmp(rest, "/cancel", 7) == 0)
+        else if (wf_api_method_is(req, "POST") && rest_len == 7 && memcmp(rest, "/cancel", 7) == 0)
             api_cancel(d, id, res);
-        else if (method_is(req, "POST") && rest_len == 6 && memcmp(rest, "/retry", 6) == 0)
+        else if (wf_api_method_is(req, "POST") && rest_len == 6 && memcmp(rest, "/retry", 6) == 0)
             api_retry(d, req, id, res);
         else
-            reply_error(res, 404, "no such endpoint", "see docs/API.md");
+            wf_api_reply_error(res, 404, "no such endpoint", "see docs/API.md");
     } else if (known_path(req))
-        reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
+        wf_api_reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
     else
-        reply_error(res, 404, "no such endpoint", "see docs/API.md");
+        wf_api_reply_error(res, 404, "no such endpoint", "see docs/API.md");
 }

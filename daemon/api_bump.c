@@ -5,37 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/api_json.h"
 #include "daemon/bump.h"
 
 /* Names one request may list, like the specs of a build request. */
 #define API_BUMP_MAX_RECIPES 256
 /* Runs GET /api/v1/bump lists. */
 #define API_BUMP_RECENT_RUNS 20
-
-static void reply(wf_http_response *res, int status, cJSON *body)
-{
-    char *text = cJSON_PrintUnformatted(body);
-    res->status = status;
-    res->content_type = "application/json";
-    wf_buf_adds(&res->body, text != NULL ? text : "{}");
-    wf_buf_adds(&res->body, "\n");
-    cJSON_free(text);
-    cJSON_Delete(body);
-}
-
-static void reply_error(wf_http_response *res, int status, const char *msg, const char *hint)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    if (hint != NULL)
-        cJSON_AddStringToObject(o, "hint", hint);
-    reply(res, status, o);
-}
-
-static int method_is(const wf_http_request *req, const char *method)
-{
-    return req->method_len == strlen(method) && memcmp(req->method, method, req->method_len) == 0;
-}
 
 static int path_is(const wf_http_request *req, const char *path)
 {
@@ -62,20 +38,12 @@ static cJSON *run_json(const wf_bump_run_row *r, int brief)
     return o;
 }
 
-static void add_id_or_null(cJSON *o, const char *key, int64_t v)
-{
-    if (v > 0)
-        cJSON_AddNumberToObject(o, key, (double)v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 static void bump_status(wf_daemon *d, wf_http_response *res)
 {
     wf_bump_run_row *rows = NULL;
     size_t n = 0;
     if (wf_store_bump_runs_list(d->store, API_BUMP_RECENT_RUNS, &rows, &n) != 0) {
-        reply_error(res, 500, "cannot list bump runs", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot list bump runs", "see the daemon's log");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -84,14 +52,14 @@ static void bump_status(wf_daemon *d, wf_http_response *res)
     else
         cJSON_AddNullToObject(o, "schedule");
     cJSON_AddStringToObject(o, "timezone", "UTC");
-    add_id_or_null(o, "next_run", wf__bump_next(d));
+    wf_api_add_id_or_null(o, "next_run", wf__bump_next(d));
     cJSON_AddNumberToObject(o, "max_builds", d->cfg->bump_max_builds);
-    add_id_or_null(o, "running", wf__bump_running(d));
+    wf_api_add_id_or_null(o, "running", wf__bump_running(d));
     cJSON *arr = cJSON_AddArrayToObject(o, "runs");
     for (size_t i = 0; i < n; i++)
         cJSON_AddItemToArray(arr, run_json(&rows[i], 1));
     wf_bump_run_rows_free(rows, n);
-    reply(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 static void bump_run_get(wf_daemon *d, int64_t id, wf_http_response *res)
@@ -99,14 +67,14 @@ static void bump_run_get(wf_daemon *d, int64_t id, wf_http_response *res)
     wf_bump_run_row r = {0};
     int rc = wf_store_bump_run_get(d->store, id, &r);
     if (rc == WF_ENOTFOUND) {
-        reply_error(res, 404, "no such bump run", "GET /api/v1/bump lists the recent runs");
+        wf_api_reply_error(res, 404, "no such bump run", "GET /api/v1/bump lists the recent runs");
         return;
     }
     if (rc != 0) {
-        reply_error(res, 500, "cannot read the bump run", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot read the bump run", "see the daemon's log");
         return;
     }
-    reply(res, 200, run_json(&r, 0));
+    wf_api_reply(res, 200, run_json(&r, 0));
     wf_bump_run_row_release(&r);
 }
 
@@ -150,12 +118,12 @@ static void bump_post(wf_daemon *d, const wf_http_request *req, wf_http_response
     char *err = NULL;
     int64_t id = 0;
     if (!cJSON_IsObject(body)) {
-        reply_error(res, 400, "the request body is not a JSON object",
-                    "send {\"dry_run\": true, \"recipes\": [\"NAME\"]} (both optional)");
+        wf_api_reply_error(res, 400, "the request body is not a JSON object",
+                           "send {\"dry_run\": true, \"recipes\": [\"NAME\"]} (both optional)");
         goto done;
     }
     if (read_body(body, &o, &names, &why) != 0) {
-        reply_error(res, 400, why, "send {\"dry_run\": true, \"recipes\": [\"NAME\"]}");
+        wf_api_reply_error(res, 400, why, "send {\"dry_run\": true, \"recipes\": [\"NAME\"]}");
         goto done;
     }
     int rc = wf__bump_start(d, &o, &id, &err);
@@ -166,22 +134,22 @@ static void bump_post(wf_daemon *d, const wf_http_request *req, wf_http_response
         cJSON_AddStringToObject(e, "hint", "wait for it (GET /api/v1/bump/runs/ID), then retry");
         cJSON_AddNumberToObject(e, "run", (double)id);
         free(msg);
-        reply(res, 409, e);
+        wf_api_reply(res, 409, e);
     } else if (rc == WF_EINVAL) {
-        reply_error(res, 400, err,
-                    "'wheelfarm recipes' lists the recipes; tracking ones have "
-                    "a track");
+        wf_api_reply_error(res, 400, err,
+                           "'wheelfarm recipes' lists the recipes; tracking ones have "
+                           "a track");
     } else if (rc == WF_ECANCELED) {
-        reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
+        wf_api_reply_error(res, 503, "the daemon is shutting down", "retry once it has restarted");
     } else if (rc != 0) {
-        reply_error(res, 500, "cannot start a bump run", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot start a bump run", "see the daemon's log");
     } else {
         wf_bump_run_row r = {0};
         if (wf_store_bump_run_get(d->store, id, &r) == 0) {
-            reply(res, 202, run_json(&r, 0));
+            wf_api_reply(res, 202, run_json(&r, 0));
             wf_bump_run_row_release(&r);
         } else {
-            reply_error(res, 500, "cannot read the bump run", "see the daemon's log");
+            wf_api_reply_error(res, 500, "cannot read the bump run", "see the daemon's log");
         }
     }
 done:
@@ -194,12 +162,12 @@ int wf__api_bump(wf_daemon *d, const wf_http_request *req, wf_http_response *res
 {
     static const char runs[] = "/api/v1/bump/runs/";
     if (path_is(req, "/api/v1/bump")) {
-        if (method_is(req, "POST"))
+        if (wf_api_method_is(req, "POST"))
             bump_post(d, req, res);
-        else if (method_is(req, "GET"))
+        else if (wf_api_method_is(req, "GET"))
             bump_status(d, res);
         else
-            reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
+            wf_api_reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
         return 1;
     }
     size_t pl = sizeof(runs) - 1;
@@ -208,8 +176,8 @@ int wf__api_bump(wf_daemon *d, const wf_http_request *req, wf_http_response *res
     int64_t id = 0;
     if (wf_parse_i64(req->path + pl, req->path_len - pl, &id) != 0 || id <= 0)
         return 0;
-    if (!method_is(req, "GET")) {
-        reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
+    if (!wf_api_method_is(req, "GET")) {
+        wf_api_reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
         return 1;
     }
     bump_run_get(d, id, res);

@@ -8,26 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "daemon/api_json.h"
 #include "lib/log.h"
-
-static void reply(wf_http_response *res, int status, cJSON *body)
-{
-    char *text = cJSON_PrintUnformatted(body);
-    res->status = status;
-    res->content_type = "application/json";
-    wf_buf_adds(&res->body, text != NULL ? text : "{}");
-    wf_buf_adds(&res->body, "\n");
-    cJSON_free(text);
-    cJSON_Delete(body);
-}
-
-static void reply_error(wf_http_response *res, int status, const char *msg, const char *hint)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    cJSON_AddStringToObject(o, "hint", hint);
-    reply(res, status, o);
-}
 
 static cJSON *item_error(const char *path, const char *error, const char *hint)
 {
@@ -87,9 +69,10 @@ static cJSON *add_one(wf_daemon *d, const char *path)
 void wf__api_sources_add(wf_daemon *d, const wf_http_request *req, wf_http_response *res)
 {
     if (!req->via_socket) {
-        reply_error(res, 403, "adding sources by path is refused over TCP",
-                    "the daemon reads no file a remote caller names: run `wheelfarm sources add` "
-                    "on the daemon's host, over its Unix socket (--socket or WHEELFARM_SOCKET)");
+        wf_api_reply_error(
+            res, 403, "adding sources by path is refused over TCP",
+            "the daemon reads no file a remote caller names: run `wheelfarm sources add` "
+            "on the daemon's host, over its Unix socket (--socket or WHEELFARM_SOCKET)");
         return;
     }
     cJSON *body = req->body != NULL ? cJSON_ParseWithLength(req->body, req->body_len) : NULL;
@@ -97,19 +80,20 @@ void wf__api_sources_add(wf_daemon *d, const wf_http_request *req, wf_http_respo
     const cJSON *p;
     int n = cJSON_GetArraySize(paths);
     if (!cJSON_IsArray(paths) || n == 0) {
-        reply_error(res, 400, "the body must be {\"paths\": [\"/absolute/file\", ...]}",
-                    "name at least one file");
+        wf_api_reply_error(res, 400, "the body must be {\"paths\": [\"/absolute/file\", ...]}",
+                           "name at least one file");
         goto out;
     }
     if (n > WF_API_SOURCES_MAX_PATHS) {
-        reply_error(res, 413, "too many paths in one request", "send at most 64 per request");
+        wf_api_reply_error(res, 413, "too many paths in one request",
+                           "send at most 64 per request");
         goto out;
     }
     cJSON_ArrayForEach(p, paths)
     {
         if (!cJSON_IsString(p) || p->valuestring[0] == '\0') {
-            reply_error(res, 400, "every entry of \"paths\" must be a non-empty string",
-                        "name files by absolute path");
+            wf_api_reply_error(res, 400, "every entry of \"paths\" must be a non-empty string",
+                               "name files by absolute path");
             goto out;
         }
     }
@@ -119,7 +103,7 @@ void wf__api_sources_add(wf_daemon *d, const wf_http_request *req, wf_http_respo
     {
         cJSON_AddItemToArray(items, add_one(d, p->valuestring));
     }
-    reply(res, 200, answer);
+    wf_api_reply(res, 200, answer);
 out:
     cJSON_Delete(body);
 }

@@ -4,37 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/api_json.h"
 #include "daemon/internal.h"
 #include "lib/log.h"
 
 #define PREFIX "/api/v1/workers"
-
-static void reply(wf_http_response *res, int status, cJSON *body)
-{
-    char *text = cJSON_PrintUnformatted(body);
-    res->status = status;
-    res->content_type = "application/json";
-    wf_buf_adds(&res->body, text != NULL ? text : "{}");
-    wf_buf_adds(&res->body, "\n");
-    cJSON_free(text);
-    cJSON_Delete(body);
-}
-
-static void reply_error(wf_http_response *res, int status, const char *msg, const char *hint)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", msg);
-    cJSON_AddStringToObject(o, "hint", hint);
-    reply(res, status, o);
-}
-
-static void add_str_or_null(cJSON *o, const char *key, const char *v)
-{
-    if (v != NULL)
-        cJSON_AddStringToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
 
 static cJSON *strings(char *const *v, size_t n)
 {
@@ -50,9 +24,9 @@ static cJSON *worker_json(const wf_worker *w)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "name", c->name);
     cJSON_AddStringToObject(j, "driver", c->driver);
-    add_str_or_null(j, "endpoint", c->endpoint);
-    add_str_or_null(j, "context", c->context);
-    add_str_or_null(j, "builder", c->builder);
+    wf_api_add_str_or_null(j, "endpoint", c->endpoint);
+    wf_api_add_str_or_null(j, "context", c->context);
+    wf_api_add_str_or_null(j, "builder", c->builder);
     cJSON_AddItemToObject(j, "platforms", strings(c->platforms, c->n_platforms));
     cJSON_AddNumberToObject(j, "slots", c->slots);
     cJSON_AddNumberToObject(j, "busy", w->busy);
@@ -61,12 +35,12 @@ static cJSON *worker_json(const wf_worker *w)
     cJSON_AddStringToObject(j, "state", wf__worker_state(w));
     cJSON_AddStringToObject(j, "health", wf_health_state_name(w->health.state));
     char *why = wf__worker_reason(w);
-    add_str_or_null(j, "reason", why);
+    wf_api_add_str_or_null(j, "reason", why);
     free(why);
     cJSON_AddNumberToObject(j, "since", (double)wf__worker_since(w));
     cJSON_AddNumberToObject(j, "last_probe", (double)w->last_probe);
     cJSON_AddBoolToObject(j, "drained", w->drained);
-    add_str_or_null(j, "engine", w->engine);
+    wf_api_add_str_or_null(j, "engine", w->engine);
     return j;
 }
 
@@ -76,7 +50,7 @@ static void api_list(wf_daemon *d, wf_http_response *res)
     cJSON *arr = cJSON_AddArrayToObject(o, "workers");
     for (size_t i = 0; i < d->n_workers; i++)
         cJSON_AddItemToArray(arr, worker_json(d->workers[i]));
-    reply(res, 200, o);
+    wf_api_reply(res, 200, o);
 }
 
 /* 404 for an unknown name, with the names there are. */
@@ -92,24 +66,19 @@ static void unknown_worker(wf_daemon *d, const char *name, wf_http_response *res
             wf_buf_addf(&hint, "%s %s", i ? "," : "", d->workers[i]->cfg->name);
     }
     char *msg = wf_asprintf("no worker named '%s'", name);
-    reply_error(res, 404, msg, hint.ptr);
+    wf_api_reply_error(res, 404, msg, hint.ptr);
     free(msg);
     wf_buf_release(&hint);
-}
-
-static int method_is(const wf_http_request *req, const char *method)
-{
-    return req->method_len == strlen(method) && memcmp(req->method, method, req->method_len) == 0;
 }
 
 static void api_drain(wf_daemon *d, wf_worker *w, int drained, wf_http_response *res)
 {
     if (wf__worker_set_drained(d, w, drained) != 0) {
-        reply_error(res, 500, "cannot record the drain flag in the state database",
-                    "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot record the drain flag in the state database",
+                           "see the daemon's log");
         return;
     }
-    reply(res, 200, worker_json(w));
+    wf_api_reply(res, 200, worker_json(w));
 }
 
 int wf__api_workers(wf_daemon *d, const wf_http_request *req, wf_http_response *res)
@@ -119,10 +88,10 @@ int wf__api_workers(wf_daemon *d, const wf_http_request *req, wf_http_response *
         (req->path_len > pl && req->path[pl] != '/'))
         return 0;
     if (req->path_len == pl) {
-        if (method_is(req, "GET"))
+        if (wf_api_method_is(req, "GET"))
             api_list(d, res);
         else
-            reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
+            wf_api_reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
         return 1;
     }
     /* /api/v1/workers/NAME[/drain|/undrain] */
@@ -134,11 +103,12 @@ int wf__api_workers(wf_daemon *d, const wf_http_request *req, wf_http_response *
     int drain = action != NULL && action_len == 5 && memcmp(action, "drain", 5) == 0;
     int undrain = action != NULL && action_len == 7 && memcmp(action, "undrain", 7) == 0;
     if (name_len == 0 || (action != NULL && !drain && !undrain)) {
-        reply_error(res, 404, "no such endpoint", "see docs/API.md");
+        wf_api_reply_error(res, 404, "no such endpoint", "see docs/API.md");
         return 1;
     }
-    if ((action == NULL && !method_is(req, "GET")) || (action != NULL && !method_is(req, "POST"))) {
-        reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
+    if ((action == NULL && !wf_api_method_is(req, "GET")) ||
+        (action != NULL && !wf_api_method_is(req, "POST"))) {
+        wf_api_reply_error(res, 405, "method not allowed on this path", "see docs/API.md");
         return 1;
     }
     char *n = wf_strndup(name, name_len);
@@ -146,7 +116,7 @@ int wf__api_workers(wf_daemon *d, const wf_http_request *req, wf_http_response *
     if (w == NULL)
         unknown_worker(d, n, res);
     else if (action == NULL)
-        reply(res, 200, worker_json(w));
+        wf_api_reply(res, 200, worker_json(w));
     else
         api_drain(d, w, drain, res);
     free(n);

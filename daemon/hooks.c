@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/api_json.h"
 #include "daemon/internal.h"
 #include "lib/log.h"
 #include "lib/webhook.h"
@@ -23,33 +24,13 @@ typedef enum { FORGE_GITHUB, FORGE_GITEA, FORGE_GITLAB } forge_kind;
 
 static const char *const forge_names[] = {"github", "gitea", "gitlab"};
 
-static void reply(wf_http_response *res, int status, cJSON *o)
-{
-    char *text = cJSON_PrintUnformatted(o);
-    res->status = status;
-    res->content_type = "application/json";
-    wf_buf_adds(&res->body, text != NULL ? text : "{}");
-    wf_buf_adds(&res->body, "\n");
-    cJSON_free(text);
-    cJSON_Delete(o);
-}
-
-static void reply_error(wf_http_response *res, int status, const char *error, const char *hint)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "error", error);
-    if (hint != NULL)
-        cJSON_AddStringToObject(o, "hint", hint);
-    reply(res, status, o);
-}
-
 static void reply_status(wf_http_response *res, int status, const char *what, const char *message)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", what);
     if (message != NULL)
         cJSON_AddStringToObject(o, "message", message);
-    reply(res, status, o);
+    wf_api_reply(res, status, o);
 }
 
 /* The first of the named headers that is present. */
@@ -146,7 +127,8 @@ static void handle_pr(wf_daemon *d, forge_kind kind, const char *delivery,
     if (rc != 0) {
         wf_log_warn("webhook %s: delivery %s is not a usable pull request event: %s", forge,
                     delivery ? delivery : "-", err);
-        reply_error(res, 400, err, "the body must be the forge's pull request event as sent");
+        wf_api_reply_error(res, 400, err,
+                           "the body must be the forge's pull request event as sent");
         return;
     }
     record_delivery(d, forge, delivery);
@@ -171,7 +153,7 @@ static void handle_pr(wf_daemon *d, forge_kind kind, const char *delivery,
     char *index = wf_asprintf("/pr/%lld/simple/", (long long)pr.number);
     cJSON_AddStringToObject(o, "index", index);
     free(index);
-    reply(res, 202, o);
+    wf_api_reply(res, 202, o);
     wf_webhook_pr_release(&pr);
 }
 
@@ -219,15 +201,16 @@ void wf__hooks_handle(const wf_http_request *req, wf_http_response *res, void *c
     forge_kind kind;
     const wf_webhook_config *w = NULL;
     if (forge_from_path(req, &kind) != 0 || (w = forge_config(d, kind)) == NULL) {
-        reply_error(res, 404, "no webhook endpoint here",
-                    "the endpoints are /hooks/github, /hooks/gitea and /hooks/gitlab, for the "
-                    "forges configured under webhooks in the daemon's config");
+        wf_api_reply_error(
+            res, 404, "no webhook endpoint here",
+            "the endpoints are /hooks/github, /hooks/gitea and /hooks/gitlab, for the "
+            "forges configured under webhooks in the daemon's config");
         return;
     }
     const char *forge = forge_names[kind];
     if (req->method_len != 4 || memcmp(req->method, "POST", 4) != 0) {
         wf_http_response_header(res, "Allow", "POST");
-        reply_error(res, 405, "webhooks are POSTed", NULL);
+        wf_api_reply_error(res, 405, "webhooks are POSTed", NULL);
         return;
     }
     int rc = verify(w, kind, req);
@@ -237,27 +220,29 @@ void wf__hooks_handle(const wf_http_request *req, wf_http_response *res, void *c
                               : (rc == WF_EHASH ? "the signature does not match"
                                                 : "missing or malformed signature");
         wf_log_warn("webhook %s: delivery rejected: %s", forge, why);
-        reply_error(res, 401, why,
-                    kind == FORGE_GITLAB ? "set the webhook's secret token to the content of "
-                                           "webhooks.gitlab.token_file"
-                                         : "set the webhook's secret to the content of the "
-                                           "configured secret_file");
+        wf_api_reply_error(res, 401, why,
+                           kind == FORGE_GITLAB
+                               ? "set the webhook's secret token to the content of "
+                                 "webhooks.gitlab.token_file"
+                               : "set the webhook's secret to the content of the "
+                                 "configured secret_file");
         return;
     }
     if (d->state != WF_DAEMON_RUNNING) {
-        reply_error(res, 503, "the daemon is shutting down", "redeliver once it has restarted");
+        wf_api_reply_error(res, 503, "the daemon is shutting down",
+                           "redeliver once it has restarted");
         return;
     }
     size_t len = 0;
     const char *event = header_any(req, event_headers[kind], &len);
     const char *delivery = header_any(req, delivery_headers[kind], &len);
     if (delivery != NULL && !delivery_id_ok(delivery, len)) {
-        reply_error(res, 400, "malformed delivery id", "at most 200 printable characters");
+        wf_api_reply_error(res, 400, "malformed delivery id", "at most 200 printable characters");
         return;
     }
     int seen = 0;
     if (delivery != NULL && wf_store_delivery_seen(d->store, forge, delivery, &seen) != 0) {
-        reply_error(res, 500, "cannot read the state database", "see the daemon's log");
+        wf_api_reply_error(res, 500, "cannot read the state database", "see the daemon's log");
         return;
     }
     if (seen) {
