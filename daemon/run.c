@@ -905,15 +905,10 @@ static wf_run *find_run(wf_daemon *d, int64_t job_id)
     return NULL;
 }
 
-int wf__run_cancel(wf_daemon *d, int64_t job_id, int requeue)
+/* Stops what r is doing in its current phase, for a cancel or a lost lease (the caller has set
+ * the flag that says which). */
+static void run_stop(wf_run *r)
 {
-    wf_run *r = find_run(d, job_id);
-    if (r == NULL)
-        return 0;
-    /* A person's cancel stands even when shutdown follows. */
-    if (!r->cancelled)
-        r->requeue = requeue;
-    r->cancelled = 1;
     switch (r->phase) {
     case RUN_FETCHING:
         /* Downloads cannot be stopped one by one; the run ends now and they finish into the
@@ -928,9 +923,22 @@ int wf__run_cancel(wf_daemon *d, int64_t job_id, int requeue)
     case RUN_RENDERING:
     case RUN_COLLECT_WAIT:
     case RUN_COLLECTING:
-        /* Rendering ends on its own and sees the flag; a finished build is still collected. */
+        /* The thread pool's work ends on its own and sees the flag: a cancelled render stops, a
+         * finished build is still collected, and a fenced result is refused. */
         break;
     }
+}
+
+int wf__run_cancel(wf_daemon *d, int64_t job_id, int requeue)
+{
+    wf_run *r = find_run(d, job_id);
+    if (r == NULL)
+        return 0;
+    /* A person's cancel stands even when shutdown follows. */
+    if (!r->cancelled)
+        r->requeue = requeue;
+    r->cancelled = 1;
+    run_stop(r);
     return 1;
 }
 
@@ -970,21 +978,7 @@ static void run_lose_lease(wf_run *r)
              r->d->cfg->lease_s);
     wf_log_warn("job %lld: attempt %d lost its lease; stopping it", (long long)r->job_id,
                 r->attempt);
-    switch (r->phase) {
-    case RUN_FETCHING:
-        r->pending = 0;
-        run_finish(r);
-        break;
-    case RUN_BUILDING:
-        if (r->build != NULL)
-            wf_build_cancel(r->build);
-        break;
-    case RUN_RENDERING:
-    case RUN_COLLECT_WAIT:
-    case RUN_COLLECTING:
-        /* The thread pool's work ends on its own; its result meets the fence. */
-        break;
-    }
+    run_stop(r);
 }
 
 static void on_lease_tick(uv_timer_t *t)
