@@ -171,7 +171,12 @@ for job in $jobs; do
         # zstd's pin is upstream's release; the cache holds Debian's repack, declared in the
         # config as its substitute: the log says it was used, show lists it, the wheel carries
         # what librdkafka links for SASL_SSL.
-        read -r pin use <<<"$(sed -n 's/^  - for: \(.*\)/\1/p; s/^    use: \(.*\)/\1/p' "$SUBSTITUTES" | paste -sd' ')"
+        # The pin is the recipe's zstd sha256; its entry is found by that pin (the file also
+        # holds the substitutes of other recipes' repacks).
+        pin=$(awk '/- name: zstd/ { z = 1 } z && /sha256:/ { gsub(/[" ]/, "", $2); print $2; exit }' \
+            "$WF_SOURCE_ROOT/recipes/confluent-kafka.yaml")
+        use=$(awk -v pin="$pin" '$1 == "-" && $2 == "for:" { f = ($3 == pin) } f && $1 == "use:" { print $2; exit }' "$SUBSTITUTES")
+        [ -n "$pin" ] && [ -n "$use" ] || fail "no substitute for zstd's pin '$pin' in $SUBSTITUTES"
         "$WF" logs "$job" | has "^\[wheelfarm\] zstd: using substitute sha256:$use for sha256:$pin ($T/wf.yaml:[0-9]*: Debian's repack" ||
             fail "job $job: the log does not say zstd used the substitute: $("$WF" logs "$job" | grep -m3 'zstd\|substitute')"
         "$WF" show "$job" | has "^substitute: *zstd: sha256:$use for sha256:$pin ($T/wf.yaml:[0-9]*: " ||
