@@ -50,15 +50,9 @@ trap cleanup EXIT
 # The fixture's tarballs on loopback.
 mkdir -p "$T/dist" "$T/recipes"
 "$root/scripts/make-fixtures" --check "$T/dist" >/dev/null 2>&1
-python3 -u -m http.server --bind 127.0.0.1 --directory "$T/dist" 0 >"$T/http.log" 2>&1 &
-pids+=($!)
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$T/http.log" | head -n1)
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || wf_die "static server did not start"
+wf_serve_dir "$T/dist" "$T/http.log" || wf_die "static server did not start: $(cat "$T/http.log")"
+pids+=("$WF_SERVE_PID")
+port=$WF_SERVE_PORT
 sed -e "s#http://127.0.0.1:9#http://127.0.0.1:$port#g" -e 's#^platforms: .*#platforms: [linux/amd64]#' \
     "$root/tests/fixtures/recipes/fixture-ext.yaml" >"$T/recipes/fixture-ext.yaml"
 # The bulk recipes: never built (no linux/arm64 worker), so their source is never fetched.

@@ -53,15 +53,9 @@ src_of() {
 read -r zstd_file zstd_sha <<<"$(src_of libzstd)"
 read -r rdk_file rdk_sha <<<"$(src_of librdkafka)"
 [ -n "$zstd_sha" ] && [ -n "$rdk_sha" ] || wf_die "cannot fetch the zstd and librdkafka sources"
-python3 -u -m http.server --bind 127.0.0.1 --directory "$T/dist" 0 >"$T/http.log" 2>&1 &
-pids+=($!)
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$T/http.log" | head -n1)
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || wf_die "static server did not start"
+wf_serve_dir "$T/dist" "$T/http.log" || wf_die "static server did not start: $(cat "$T/http.log")"
+pids+=("$WF_SERVE_PID")
+port=$WF_SERVE_PORT
 url=http://127.0.0.1:$port
 
 mkdir -p "$T/recipes"

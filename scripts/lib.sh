@@ -140,3 +140,19 @@ wf_apt_source() {
     [ -n "$orig" ] || { wf_say "$dsc names no orig tarball"; return 1; }
     echo "$dest/$orig"
 }
+
+# wf_serve_dir DIR LOG: serves DIR over HTTP on a kernel-chosen loopback port in the background;
+# sets WF_SERVE_PID (the caller stops it) and WF_SERVE_PORT, or stops it and returns 1 when it
+# does not start.
+wf_serve_dir() {
+    python3 -u -m http.server --bind 127.0.0.1 --directory "$1" 0 >"$2" 2>&1 &
+    WF_SERVE_PID=$!
+    WF_SERVE_PORT=""
+    for _ in $(seq 1 100); do
+        WF_SERVE_PORT=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$2" | head -n1)
+        [ -n "$WF_SERVE_PORT" ] && return 0
+        sleep 0.1
+    done
+    kill "$WF_SERVE_PID" 2>/dev/null || true
+    return 1
+}
